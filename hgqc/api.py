@@ -1,0 +1,85 @@
+"""Python API: ``hgqc.compile`` does what the ``hgqc`` command does, for notebooks and scripts."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from .errors import HgqcError
+from .ir import Graph
+from .project import Project, base_metadata, check_output_dir
+
+TARGETS = ('verilog',)
+_IDENT = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
+
+
+class CompileError(HgqcError, ValueError):
+    pass
+
+
+def load_graph(model: Any) -> Graph:
+    """Run the frontend that fits ``model``: a keras.Model, a ``.keras`` path, or an ``.onnx`` path."""
+    if isinstance(model, Graph):
+        return model
+    if isinstance(model, (str, os.PathLike)):
+        suffix = Path(model).suffix.lower()
+        if suffix == '.onnx':
+            raise CompileError(f"'{model}': the QONNX frontend is not available in this version of hgqc")
+        if suffix not in ('.keras',):
+            raise CompileError(f"'{model}': unknown model format '{suffix}'; expected a .keras file")
+    from .frontend.keras import from_keras
+
+    return from_keras(model)
+
+
+def compile(  # noqa: A001 - the natural name for a compiler's entry point
+    model: Any,
+    output_dir: str | os.PathLike | None = None,
+    target: str = 'verilog',
+    force: bool = False,
+    **options: Any,
+) -> Project:
+    """Compile ``model`` (keras.Model, .keras path, or an IR Graph) to ``target``.
+
+    ``options`` are fields of ``hgqc.options.CompileOptions`` (``latency_cutoff``, ``top``,
+    ``max_adder_depth``, ``check``, ...). With ``output_dir`` the project is also written there
+    (atomically; an existing non-empty folder needs ``force=True``).
+    """
+    from .backends import emit
+    from .options import CompileOptions
+    from .passes import DEFAULT_PIPELINE, PassManager
+
+    if target not in TARGETS:
+        raise CompileError(f"unknown target '{target}'; choose one of: {', '.join(TARGETS)}")
+    try:
+        opts = CompileOptions(**options)
+    except TypeError as e:
+        raise CompileError(f'bad option: {e}') from e
+    if not _IDENT.match(opts.top) or len(opts.top) > 64:
+        raise CompileError(f"top name '{opts.top}' is not a legal HDL identifier (letters, digits, '_'; start with a letter)")
+    if output_dir is not None:
+        check_output_dir(Path(output_dir), force)
+    tensor_graph = load_graph(model)
+    pm = PassManager(list(opts.pipeline) if getattr(opts, 'pipeline', None) else DEFAULT_PIPELINE, opts)
+    graph = pm.run(tensor_graph.copy())
+    files = emit(target, graph, opts.top)
+    meta = base_metadata(graph, target, opts.top, files, _jsonable(asdict(opts)))
+    project = Project(graph, target, opts.top, files, meta, tensor_graph=tensor_graph, pass_times=list(pm.times))
+    if output_dir is not None:
+        project.write(output_dir, force=force)
+    return project
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (str, int, float, bool, type(None))):
+            out[k] = v
+        elif isinstance(v, (list, tuple)) and all(isinstance(x, (str, int, float, bool)) for x in v):
+            out[k] = list(v)
+        else:
+            out[k] = repr(v)
+    return out

@@ -1,0 +1,166 @@
+"""The ``hgqc`` command.
+
+    hgqc MODEL -o OUT [--target verilog] [--latency-cutoff N] [--top NAME] [--force]
+    hgqc run OUT --inputs X.npy --out Y.npy
+    hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog]
+    hgqc report OUT
+
+Errors are one line on stderr (exit 1); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+SUBCOMMANDS = ('run', 'verify', 'report')
+
+
+def _compile_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) model to bit-exact hardware.')
+    p.add_argument('model', help='model file (.keras)')
+    p.add_argument('-o', '--output', required=True, help='output project folder')
+    p.add_argument('--target', default='verilog', help='verilog (default)')
+    p.add_argument('--latency-cutoff', type=int, default=0, help='register every N adder levels (0: combinational)')
+    p.add_argument('--max-adder-depth', type=int, default=None, help='adder-depth limit for the CMVM optimizer')
+    p.add_argument('--top', default='model', help='top module name (default: model)')
+    p.add_argument('--force', action='store_true', help='replace a non-empty output folder')
+    p.add_argument('--check', action='store_true', help='verify the IR and re-run the interpreter after every pass')
+    p.add_argument('--debug', action='store_true', help='show tracebacks')
+    return p
+
+
+def _sub_parser(cmd: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=f'hgqc {cmd}')
+    p.add_argument('project', help='compiled project folder')
+    if cmd in ('run', 'verify'):
+        p.add_argument('--inputs', required=True, help='.npy (one input) or .npz (one array per input name)')
+    if cmd == 'run':
+        p.add_argument('--out', required=True, help='where to save outputs (.npy; .npz for several outputs)')
+    if cmd == 'verify':
+        p.add_argument('--expect', help='expected outputs (.npy/.npz), e.g. from keras.predict')
+        p.add_argument('--simulator', default=None, help='verilator (default for verilog) or iverilog')
+        p.add_argument('--workdir', default=None, help='keep simulator build files here')
+    p.add_argument('--debug', action='store_true', help='show tracebacks')
+    return p
+
+
+def _load_inputs(path: str, project) -> list[np.ndarray]:
+    p = Path(path)
+    try:
+        data = np.load(p, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read inputs '{p}': {e}") from e
+    names = [n.name for n in project.graph.inputs]
+    if isinstance(data, np.ndarray):
+        if len(names) != 1:
+            raise ValueError(f"the model has {len(names)} inputs ({', '.join(names)}); pass an .npz with one array each")
+        return [data]
+    missing = [n for n in names if n not in data.files]
+    if missing:
+        raise ValueError(f"'{p}' lacks inputs {missing} (has {data.files})")
+    return [data[n] for n in names]
+
+
+def _save_outputs(path: str, project, outs) -> None:
+    names = [n for n, _ in project.graph.outputs]
+    if len(names) == 1:
+        np.save(path, outs if isinstance(outs, np.ndarray) else outs[0])
+    else:
+        np.savez(path, **dict(zip(names, outs)))
+
+
+def cmd_compile(args: argparse.Namespace) -> int:
+    import hgqc
+
+    t0 = time.perf_counter()
+    project = hgqc.compile(
+        args.model,
+        output_dir=args.output,
+        target=args.target,
+        force=args.force,
+        latency_cutoff=args.latency_cutoff,
+        max_adder_depth=args.max_adder_depth,
+        top=args.top,
+        check=args.check,
+    )
+    dt = time.perf_counter() - t0
+    print(f'wrote {args.output} ({args.target}, latency {project.metadata["latency"]} cycles) in {dt:.2f} s')
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from hgqc.project import Project
+
+    project = Project.load(args.project)
+    xs = _load_inputs(args.inputs, project)
+    outs = project.predict(*xs)
+    _save_outputs(args.out, project, outs)
+    n = xs[0].shape[0] if xs else 0
+    print(f'ran {n} samples; outputs saved to {args.out}')
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from hgqc.project import Project
+
+    project = Project.load(args.project)
+    xs = _load_inputs(args.inputs, project)
+    result = project.verify(*xs, simulator=args.simulator, workdir=args.workdir)
+    print(f'simulation vs interpreter: mismatches: {result.mismatches} / {result.total}')
+    bad = result.mismatches > 0
+    if bad and result.detail:
+        print(result.detail)
+    if args.expect:
+        exp = np.load(args.expect, allow_pickle=False)
+        got = project.predict(*xs)
+        got_l = [got] if isinstance(got, np.ndarray) else list(got)
+        exp_l = [exp] if isinstance(exp, np.ndarray) else [exp[n] for n, _ in project.graph.outputs]
+        mism = sum(int(np.sum(np.asarray(g, np.float64) != np.asarray(e, np.float64).reshape(g.shape))) for g, e in zip(got_l, exp_l))
+        total = sum(int(g.size) for g in got_l)
+        print(f'interpreter vs expected: mismatches: {mism} / {total}')
+        bad = bad or mism > 0
+    return 1 if bad else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from hgqc.project import Project
+
+    print(Project.load(args.project).report())
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in SUBCOMMANDS:
+        cmd = argv[0]
+        args = _sub_parser(cmd).parse_args(argv[1:])
+        fn = {'run': cmd_run, 'verify': cmd_verify, 'report': cmd_report}[cmd]
+    else:
+        args = _compile_parser().parse_args(argv)
+        fn = cmd_compile
+    try:
+        return fn(args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure becomes one line unless --debug
+        if args.debug:
+            raise
+        from hgqc.errors import HgqcError
+
+        known = isinstance(e, (HgqcError, ValueError, OSError))
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        if known:
+            print(f'hgqc: error: {msg}', file=sys.stderr)
+        else:
+            print(f'hgqc: internal error ({type(e).__name__}): {msg} (rerun with --debug for the traceback)', file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

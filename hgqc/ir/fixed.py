@@ -1,0 +1,118 @@
+"""Integer kernels of fixed-point rounding and overflow.
+
+One implementation serves three callers: the interpreter (int64 arrays), constant folding,
+and range analysis (object arrays of Python ints, so interval bounds never overflow).
+Arrays hold integers in units of their own step ``2^-f``.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import numpy as np
+
+
+class Round(str, Enum):
+    """Rounding when dropping fractional bits (names follow ap_fixed / hgq2)."""
+
+    TRN = 'TRN'  # floor
+    RND = 'RND'  # nearest, ties toward +inf
+    RND_CONV = 'RND_CONV'  # nearest, ties to even
+    TRN_ZERO = 'TRN_ZERO'  # toward zero
+    RND_ZERO = 'RND_ZERO'  # nearest, ties toward zero
+    RND_MIN_INF = 'RND_MIN_INF'  # nearest, ties toward -inf
+    RND_INF = 'RND_INF'  # nearest, ties away from zero
+    CEIL = 'CEIL'  # toward +inf
+
+
+class Overflow(str, Enum):
+    WRAP = 'WRAP'  # two's complement wrap-around
+    SAT = 'SAT'  # clamp to [min, max]
+    SAT_SYM = 'SAT_SYM'  # clamp to [-max, max] (signed) / [0, max]
+
+
+def _where(c, a, b):
+    return np.where(c, a, b)
+
+
+def shift_round(x: np.ndarray, s: np.ndarray, mode: Round) -> np.ndarray:
+    """``round(x / 2**s)`` for s >= 0 elementwise (s == 0 is the identity)."""
+    s = np.asarray(s)
+    pos = s > 0
+    s1 = np.where(pos, s, 1)  # keep shifts valid where s == 0; those lanes are masked out
+    if s.dtype != object and x.dtype != object:
+        s1 = s1.astype(x.dtype)
+        one = np.ones_like(x)
+    else:
+        s1 = s1.astype(object)
+        one = np.ones(np.shape(x), dtype=object)
+    half = one << (s1 - 1)
+    floor = x >> s1
+    if mode is Round.TRN:
+        r = floor
+    elif mode is Round.RND:
+        r = (x + half) >> s1
+    elif mode is Round.RND_MIN_INF:
+        r = -((-x + half) >> s1)
+    elif mode is Round.CEIL:
+        r = -((-x) >> s1)
+    elif mode is Round.RND_CONV:
+        rem = x - (floor << s1)
+        up = (rem > half) | ((rem == half) & ((floor & one) == one))
+        r = floor + _where(up, one, one * 0)
+    else:
+        a = np.abs(x)
+        neg = x < 0
+        if mode is Round.TRN_ZERO:
+            m = a >> s1
+        elif mode is Round.RND_ZERO:
+            m = (a + half - one) >> s1
+        elif mode is Round.RND_INF:
+            m = (a + half) >> s1
+        else:  # pragma: no cover - enum is closed
+            raise ValueError(mode)
+        r = _where(neg, -m, m)
+    return _where(pos, r, x)
+
+
+def requantize(x: np.ndarray, fx: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
+    """Move integers from step 2^-fx to step 2^-f (exact when f >= fx, rounded otherwise)."""
+    fx = np.asarray(fx)
+    f = np.asarray(f)
+    d = f - fx
+    up = np.where(d > 0, d, 0)
+    if x.dtype == object:
+        up = up.astype(object)
+    else:
+        up = up.astype(x.dtype)
+    x = x << up
+    return shift_round(x, np.where(d < 0, -d, 0), mode)
+
+
+def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like: np.ndarray):
+    """Integer bounds (lo, hi) at step 2^-f of ap_fixed<k, i, f>; width<=0 gives (0, 0)."""
+    n = i + f
+    live = (k + n) > 0
+    n = np.where(live, n, 0)
+    if like.dtype == object:
+        one = np.ones(np.shape(n), dtype=object)
+        n = n.astype(object)
+    else:
+        one = np.ones(np.shape(n), dtype=like.dtype)
+        n = n.astype(like.dtype)
+    top = one << n
+    hi = np.where(live, top - 1, 0 * one)
+    if overflow is Overflow.SAT_SYM:
+        lo = np.where(live & (k != 0), -(top - 1), 0 * one)
+    else:
+        lo = np.where(live & (k != 0), -top, 0 * one)
+    return lo, hi
+
+
+def overflow(x: np.ndarray, k: np.ndarray, i: np.ndarray, f: np.ndarray, mode: Overflow) -> np.ndarray:
+    """Bring integers (already at step 2^-f) into ap_fixed<k, i, f> by wrapping or clamping."""
+    lo, hi = bounds(k, i, f, mode, x)
+    if mode is Overflow.WRAP:
+        span = hi - lo + 1  # 2**(k+i+f), or 1 for a zero-width type
+        return (x - lo) % span + lo
+    return np.minimum(np.maximum(x, lo), hi)

@@ -1,0 +1,416 @@
+"""The op set: one enum, one definition per op (typing rule + integer semantics).
+
+The interpreter, constant folding and range analysis all call these definitions, so an op's
+meaning lives in exactly one place. Each rule works on batched integer arrays whose last
+axes are the op's tensor shape; integers are in units of each element's own step 2^-f.
+
+``infer`` returns the exact result type (tightest interval) from the input types.
+``evaluate`` returns integers at the *natural* fraction of ``infer``'s result; the
+interpreter re-expresses them at the node's stored type (which range passes may coarsen).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+import numpy as np
+
+from .fixed import Overflow, Round, bounds, overflow, requantize
+from .types import TensorType, dyadic
+
+
+class Op(str, Enum):
+    INPUT = 'input'
+    CONST = 'const'
+    QUANTIZE = 'quantize'
+    CMVM = 'cmvm'
+    ADD = 'add'
+    SUB = 'sub'
+    MUL = 'mul'
+    NEG = 'neg'
+    RELU = 'relu'
+    MAX = 'max'
+    MIN = 'min'
+    SHIFT_ADD = 'shift_add'  # a + (-1)^sub * (b << shift), the adder-level workhorse
+    GATHER = 'gather'  # pure wiring: reshape, transpose, slice, concat, pad, element extraction
+    REG = 'reg'  # pipeline register (identity in value)
+
+
+Attrs = dict[str, Any]
+InferFn = Callable[[Attrs, list[TensorType]], TensorType]
+EvalFn = Callable[[Attrs, list[TensorType], list[np.ndarray]], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class OpDef:
+    op: Op
+    arity: int | None  # None: variadic (>= 1)
+    infer: InferFn
+    evaluate: EvalFn
+    wiring: bool = False  # costs nothing in hardware
+
+
+OPS: dict[Op, OpDef] = {}
+
+
+def _define(op: Op, arity: int | None, wiring: bool = False):
+    def deco(cls):
+        OPS[op] = OpDef(op, arity, cls.infer, cls.evaluate, wiring)
+        return cls
+
+    return deco
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _obj(a: np.ndarray) -> np.ndarray:
+    return np.asarray(a, dtype=object)
+
+
+def _align(x: np.ndarray, fx: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """Exact move of integers from step 2^-fx to the finer step 2^-f (f >= fx)."""
+    d = np.asarray(f - fx)
+    if not d.any():
+        return x
+    return x << (d.astype(object) if x.dtype == object else d.astype(x.dtype))
+
+
+def _result(shape, lo, hi, f) -> TensorType:
+    return TensorType.from_arrays(tuple(shape), lo, hi, f)
+
+
+def _same_shape(name: str, types: list[TensorType]) -> tuple[int, ...]:
+    shape = types[0].shape
+    for t in types[1:]:
+        if t.shape != shape:
+            raise ValueError(f'{name}: operand shapes differ: {shape} vs {t.shape}')
+    return shape
+
+
+# --------------------------------------------------------------------------- sources
+
+
+@_define(Op.INPUT, 0)
+class _Input:
+    @staticmethod
+    def infer(attrs, ts):
+        return attrs['type']
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):  # the interpreter feeds inputs directly
+        raise RuntimeError('input nodes are fed, not evaluated')
+
+
+def const_type(value: np.ndarray) -> TensorType:
+    value = np.asarray(value, dtype=np.float64)
+    lo, f = [], []
+    for v in value.ravel():
+        m, e = dyadic(float(v))
+        lo.append(m)
+        f.append(-e if m else 0)
+    return _result(value.shape, _obj(lo).reshape(value.shape), _obj(lo).reshape(value.shape), np.reshape(f, value.shape))
+
+
+@_define(Op.CONST, 0)
+class _Const:
+    @staticmethod
+    def infer(attrs, ts):
+        return const_type(attrs['value'])
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        t = const_type(attrs['value'])
+        return t.lo.astype(np.int64)[None], t.f
+
+
+# --------------------------------------------------------------------------- quantize
+
+
+@_define(Op.QUANTIZE, 1)
+class _Quantize:
+    """Round to 2^-f then wrap/saturate into ap_fixed<k, i, f>, per element.
+
+    attrs: k, i, f (int arrays of the tensor shape; k+i+f <= 0 means constant 0),
+    round (Round), overflow (Overflow).
+    """
+
+    @staticmethod
+    def infer(attrs, ts):
+        (t,) = ts
+        k, i, f = attrs['k'], attrs['i'], attrs['f']
+        rnd, ovf = Round(attrs['round']), Overflow(attrs['overflow'])
+        lo = requantize(t.lo, t.f, f, rnd)
+        hi = requantize(t.hi, t.f, f, rnd)
+        qlo, qhi = bounds(k, i, f, ovf, lo)
+        fits = (lo >= qlo) & (hi <= qhi)
+        if ovf is Overflow.WRAP:
+            lo2, hi2 = np.where(fits, lo, qlo), np.where(fits, hi, qhi)
+        else:
+            lo2 = np.minimum(np.maximum(lo, qlo), qhi)
+            hi2 = np.minimum(np.maximum(hi, qlo), qhi)
+        return _result(t.shape, lo2, hi2, f)
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        (t,), (x,) = ts, xs
+        k, i, f = attrs['k'], attrs['i'], attrs['f']
+        y = requantize(x, t.f, f, Round(attrs['round']))
+        return overflow(y, k, i, f, Overflow(attrs['overflow'])), np.asarray(f)
+
+
+# --------------------------------------------------------------------------- elementwise
+
+
+def _binary_infer(combine):
+    def infer(attrs, ts):
+        a, b = ts
+        shape = _same_shape('binary op', ts)
+        f = np.maximum(a.f, b.f)
+        alo, ahi = _align(a.lo, a.f, f), _align(a.hi, a.f, f)
+        blo, bhi = _align(b.lo, b.f, f), _align(b.hi, b.f, f)
+        lo, hi = combine(alo, ahi, blo, bhi)
+        return _result(shape, lo, hi, f)
+
+    return infer
+
+
+def _binary_eval(fn):
+    def evaluate(attrs, ts, xs):
+        a, b = ts
+        f = np.maximum(a.f, b.f)
+        return fn(_align(xs[0], a.f, f), _align(xs[1], b.f, f)), f
+
+    return evaluate
+
+
+@_define(Op.ADD, 2)
+class _Add:
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (al + bl, ah + bh)))
+    evaluate = staticmethod(_binary_eval(lambda a, b: a + b))
+
+
+@_define(Op.SUB, 2)
+class _Sub:
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (al - bh, ah - bl)))
+    evaluate = staticmethod(_binary_eval(lambda a, b: a - b))
+
+
+@_define(Op.MAX, 2)
+class _Max:
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (np.maximum(al, bl), np.maximum(ah, bh))))
+    evaluate = staticmethod(_binary_eval(np.maximum))
+
+
+@_define(Op.MIN, 2)
+class _Min:
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (np.minimum(al, bl), np.minimum(ah, bh))))
+    evaluate = staticmethod(_binary_eval(np.minimum))
+
+
+@_define(Op.MUL, 2)
+class _Mul:
+    @staticmethod
+    def infer(attrs, ts):
+        a, b = ts
+        shape = _same_shape('mul', ts)
+        cands = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        lo = np.minimum(np.minimum(cands[0], cands[1]), np.minimum(cands[2], cands[3]))
+        hi = np.maximum(np.maximum(cands[0], cands[1]), np.maximum(cands[2], cands[3]))
+        return _result(shape, lo, hi, a.f + b.f)
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        return xs[0] * xs[1], ts[0].f + ts[1].f
+
+
+@_define(Op.NEG, 1)
+class _Neg:
+    @staticmethod
+    def infer(attrs, ts):
+        (t,) = ts
+        return _result(t.shape, -t.hi, -t.lo, t.f)
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        return -xs[0], ts[0].f
+
+
+@_define(Op.RELU, 1)
+class _Relu:
+    @staticmethod
+    def infer(attrs, ts):
+        (t,) = ts
+        return _result(t.shape, np.maximum(t.lo, 0), np.maximum(t.hi, 0), t.f)
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        return np.maximum(xs[0], 0), ts[0].f
+
+
+@_define(Op.SHIFT_ADD, 2)
+class _ShiftAdd:
+    """a + (-1)^sub * b * 2^shift (shift may be negative); attrs: shift (int), sub (bool)."""
+
+    @staticmethod
+    def _fracs(attrs, a, b):
+        fb = b.f - int(attrs['shift'])
+        return fb, np.maximum(a.f, fb)
+
+    @staticmethod
+    def infer(attrs, ts):
+        a, b = ts
+        shape = _same_shape('shift_add', ts)
+        fb, f = _ShiftAdd._fracs(attrs, a, b)
+        alo, ahi = _align(a.lo, a.f, f), _align(a.hi, a.f, f)
+        blo, bhi = _align(b.lo, fb, f), _align(b.hi, fb, f)
+        if attrs['sub']:
+            return _result(shape, alo - bhi, ahi - blo, f)
+        return _result(shape, alo + blo, ahi + bhi, f)
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        a, b = ts
+        fb, f = _ShiftAdd._fracs(attrs, a, b)
+        xa, xb = _align(xs[0], a.f, f), _align(xs[1], fb, f)
+        return (xa - xb if attrs['sub'] else xa + xb), f
+
+
+@_define(Op.REG, 1)
+class _Reg:
+    @staticmethod
+    def infer(attrs, ts):
+        return ts[0]
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        return xs[0], ts[0].f
+
+
+# --------------------------------------------------------------------------- cmvm
+
+
+def weight_digits(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Exact integer mantissas and frac bits of dyadic weights: w == m * 2^-fw (m odd or 0)."""
+    m = np.empty(w.shape, dtype=object)
+    fw = np.zeros(w.shape, dtype=np.int64)
+    for idx, v in np.ndenumerate(w):
+        mm, e = dyadic(float(v))
+        m[idx] = mm
+        fw[idx] = -e if mm else 0
+    return m, fw
+
+
+def _cmvm_common(attrs, t: TensorType):
+    """Integer weight matrix at one common frac, and the common input frac."""
+    w = np.asarray(attrs['weights'], dtype=np.float64)
+    m, fw = weight_digits(w)
+    Fw = int(fw.max()) if fw.size else 0
+    wint = m * (np.ones(w.shape, dtype=object) << (Fw - fw).astype(object))
+    Fx = int(t.f.max()) if t.size else 0
+    bias = attrs.get('bias')
+    return w, m, fw, wint, Fw, Fx, bias
+
+
+@_define(Op.CMVM, 1)
+class _Cmvm:
+    """y[..., j] = sum_i x[..., i] * W[i, j] + bias[j]; attrs: weights (n_in, n_out), bias (n_out) or None.
+
+    Weights and bias are exact dyadic float64 constants.
+    """
+
+    @staticmethod
+    def infer(attrs, ts):
+        (t,) = ts
+        w, m, fw, wint, Fw, Fx, bias = _cmvm_common(attrs, t)
+        n_in, n_out = w.shape
+        if t.shape[-1] != n_in:
+            raise ValueError(f'cmvm: input last axis {t.shape[-1]} != weight rows {n_in}')
+        lead = t.shape[:-1]
+        F = Fx + Fw
+        xlo = _align(t.lo, t.f, Fx).reshape(-1, n_in)
+        xhi = _align(t.hi, t.f, Fx).reshape(-1, n_in)
+        pos = wint > 0
+        lo = np.zeros((xlo.shape[0], n_out), dtype=object)
+        hi = np.zeros((xlo.shape[0], n_out), dtype=object)
+        for j in range(n_out):
+            wj = wint[:, j]
+            lo[:, j] = (np.where(pos[:, j], xlo * wj, xhi * wj)).sum(axis=1)
+            hi[:, j] = (np.where(pos[:, j], xhi * wj, xlo * wj)).sum(axis=1)
+        # natural frac per output: finest term frac (input frac + weight frac), or the bias frac
+        nz = m != 0
+        fterm = np.where(nz[None, :, :], t.f.reshape(-1, n_in)[:, :, None] + fw[None, :, :], np.iinfo(np.int64).min)
+        fout = fterm.max(axis=1)
+        if bias is not None:
+            bm, bf = weight_digits(np.asarray(bias, dtype=np.float64))
+            lo = lo + (bm << (F - bf).astype(object))[None, :]
+            hi = hi + (bm << (F - bf).astype(object))[None, :]
+            fout = np.maximum(fout, np.where(bm != 0, bf, np.iinfo(np.int64).min)[None, :])
+        fout = np.where(fout == np.iinfo(np.int64).min, 0, fout)
+        fout = np.minimum(fout, F)
+        shift = (F - fout).astype(object)
+        # every term is a multiple of 2^-fout, so this division is exact
+        lo, hi = lo >> shift, hi >> shift
+        return _result(lead + (n_out,), lo.reshape(lead + (n_out,)), hi.reshape(lead + (n_out,)), fout.reshape(lead + (n_out,)))
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        (t,), (x,) = ts, xs
+        w, m, fw, wint, Fw, Fx, bias = _cmvm_common(attrs, t)
+        n_in, n_out = w.shape
+        out = _Cmvm.infer(attrs, ts)
+        F = Fx + Fw
+        xa = _align(x, t.f, Fx)
+        # exact in int64 iff every partial sum fits: bound by sum |x| |w|
+        xmax = np.maximum(np.abs(_align(t.lo, t.f, Fx)), np.abs(_align(t.hi, t.f, Fx))).reshape(-1, n_in)
+        bmax = max(int(v) for v in (xmax @ np.abs(wint)).ravel()) if xmax.size and n_out else 0
+        if bias is not None:
+            bm, bf = weight_digits(np.asarray(bias, dtype=np.float64))
+            bint = bm << (F - bf).astype(object)
+            bmax += max((abs(int(v)) for v in bint), default=0)
+        dtype = np.int64 if bmax < 2**62 else object
+        y = np.matmul(xa.astype(dtype), wint.astype(dtype))
+        if bias is not None:
+            y = y + bint.astype(dtype)
+        y = y >> (F - out.f).astype(dtype)
+        return y, out.f
+
+
+# --------------------------------------------------------------------------- wiring
+
+
+@_define(Op.GATHER, None, wiring=True)
+class _Gather:
+    """out.flat[n] = concat(inputs flattened)[index.flat[n]], or 0 where index is -1.
+
+    attrs: index (int array with the output's shape).
+    """
+
+    @staticmethod
+    def infer(attrs, ts):
+        idx = np.asarray(attrs['index'], dtype=np.int64)
+        elems = [e for t in ts for e in t.elems]
+        total = len(elems)
+        if idx.size and (idx.max() >= total or idx.min() < -1):
+            raise ValueError(f'gather index out of range [-1, {total})')
+        from .types import ZERO
+
+        return TensorType(idx.shape, tuple(elems[i] if i >= 0 else ZERO for i in idx.ravel()))
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        idx = np.asarray(attrs['index'], dtype=np.int64)
+        b = xs[0].shape[0]
+        cols = [x.reshape(b, -1) for x in xs]
+        dtype = object if any(c.dtype == object for c in cols) else np.int64
+        flat = np.concatenate([c.astype(dtype) for c in cols] + [np.zeros((b, 1), dtype=dtype)], axis=1)
+        out = flat[:, np.where(idx.ravel() < 0, flat.shape[1] - 1, idx.ravel())].reshape((b,) + idx.shape)
+        return out, _Gather.infer(attrs, ts).f
+
+
+def fold_inputs_ok(op: Op) -> bool:
+    """Whether a node of this op with all-constant inputs may be folded to a constant."""
+    return op not in (Op.INPUT, Op.REG)

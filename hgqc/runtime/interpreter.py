@@ -1,0 +1,134 @@
+"""Bit-exact interpreter: runs a graph at any IR stage on int64 arrays, vectorised over the batch.
+
+Values are integers in units of each element's step 2^-f (``Node.type``). Every op's meaning
+comes from ``hgqc.ir.ops.OPS`` (the same rules constant folding uses), so the interpreter
+has no semantics of its own beyond feeding inputs and converting floats at the boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir.fixed import Overflow, Round, overflow, requantize, shift_round
+from ..ir.graph import Graph, Node
+from ..ir.ops import OPS, Op
+from ..ir.types import TensorType
+
+INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64
+
+
+class InterpreterError(ValueError):
+    pass
+
+
+def float_to_fixed(x: np.ndarray, k, i, f, rnd: Round, ovf: Overflow) -> np.ndarray:
+    """Exactly quantize float64 values (broadcast over a leading batch axis) to integers at 2^-f."""
+    x = np.asarray(x, dtype=np.float64)
+    if not np.all(np.isfinite(x)):
+        raise InterpreterError('inputs contain NaN or infinity')
+    f = np.broadcast_to(np.asarray(f, dtype=np.int64), x.shape)
+    mant, exp = np.frexp(x)  # x = mant * 2^exp, |mant| in [0.5, 1)
+    m = np.ldexp(mant, 53).astype(np.int64)  # exact
+    shift = exp.astype(np.int64) - 53 + f  # x * 2^f == m * 2^shift
+    if shift.max(initial=0) + 54 > 62:
+        m, up = m.astype(object), np.maximum(shift, 0).astype(object)
+    else:
+        up = np.maximum(shift, 0)
+    # |m| < 2^53, so shifting right by more than 60 already gives the final rounding result
+    down = np.minimum(np.maximum(-shift, 0), 60)
+    if m.dtype == object:
+        down = down.astype(object)
+    y = shift_round(m << up, down, rnd)
+    y = overflow(y, np.broadcast_to(k, x.shape), np.broadcast_to(i, x.shape), f, ovf)
+    return np.asarray(y).astype(np.int64)
+
+
+def fixed_to_float(v: np.ndarray, t: TensorType) -> np.ndarray:
+    return np.ldexp(np.asarray(v, dtype=np.float64), -t.f)
+
+
+class Interpreter:
+    """Run ``graph`` on integer or float inputs.
+
+    ``run_int`` takes/returns integers (exact); ``predict`` takes floats, applies the model's
+    own float->fixed input quantization (or requires on-grid values), and returns float64.
+    """
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        for n in graph.nodes.values():
+            if n.type.max_width > INT64_SAFE_WIDTH:
+                raise InterpreterError(
+                    f'%{n.id} ({n.op.value} "{n.name}") is {n.type.max_width} bits wide; the int64 '
+                    f'interpreter supports at most {INT64_SAFE_WIDTH} bits'
+                )
+
+    def run_int(self, feeds: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        g = self.graph
+        if isinstance(feeds, Mapping):
+            feeds = [feeds[n.name] for n in g.inputs]
+        if len(feeds) != len(g.inputs):
+            raise InterpreterError(f'expected {len(g.inputs)} inputs, got {len(feeds)}')
+        env: dict[Node, np.ndarray] = {}
+        batch = None
+        for node, x in zip(g.inputs, feeds):
+            x = np.asarray(x)
+            if x.shape[1:] != node.shape:
+                raise InterpreterError(f'input "{node.name}": expected shape (N, {node.shape}), got {x.shape}')
+            batch = x.shape[0]
+            env[node] = x.astype(np.int64)
+        remaining = {n: len(n.users) for n in g.nodes.values()}
+        keep = set(g.output_nodes())
+        for n in g.nodes.values():
+            if n.op is Op.INPUT:
+                continue
+            env[n] = self.eval_node(n, [env[i] for i in n.inputs], batch or 1)
+            for i in n.inputs:  # free values after their last use
+                remaining[i] -= 1
+                if remaining[i] == 0 and i not in keep:
+                    env.pop(i, None)
+        return [env[v] for _, v in g.outputs]
+
+    @staticmethod
+    def eval_node(n: Node, xs: list[np.ndarray], batch: int) -> np.ndarray:
+        d = OPS[n.op]
+        try:
+            y, fnat = d.evaluate(n.attrs, [i.type for i in n.inputs], xs)
+        except Exception as e:  # noqa: BLE001 - name the node that failed
+            raise InterpreterError(f'%{n.id} ({n.op.value} "{n.name}"): {e}') from e
+        y = np.broadcast_to(y, (batch,) + n.shape) if y.shape[0] == 1 and batch != 1 else y
+        fnat = np.broadcast_to(np.asarray(fnat), n.shape)
+        if np.any(fnat != n.type.f):
+            y = requantize(y, fnat, n.type.f, Round.TRN)  # exact: the stored type holds every value
+        return np.asarray(y).astype(np.int64) if y.dtype == object else y
+
+    def predict(self, *xs: np.ndarray) -> list[np.ndarray] | np.ndarray:
+        feeds = [self.to_fixed(node, x) for node, x in zip(self.graph.inputs, xs)]
+        outs = [fixed_to_float(y, v.type) for y, (_, v) in zip(self.run_int(feeds), self.graph.outputs)]
+        return outs[0] if len(outs) == 1 else outs
+
+    def to_fixed(self, node: Node, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.shape[1:] != node.shape:
+            raise InterpreterError(f'input "{node.name}": expected shape (N, {node.shape}), got {x.shape}')
+        q: dict[str, Any] | None = self.graph.input_quant.get(node.name)
+        if q is not None:
+            return float_to_fixed(x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']))
+        # no declared conversion: values must already be on the input's grid and in range
+        t = node.type
+        y = np.ldexp(x, t.f)
+        if np.any(y != np.round(y)):
+            raise InterpreterError(f'input "{node.name}": values are not on the fixed-point grid')
+        yi = y.astype(np.int64)
+        lo = t.lo.astype(np.int64) if t.size else 0
+        hi = t.hi.astype(np.int64) if t.size else 0
+        if np.any(yi < lo) or np.any(yi > hi):
+            raise InterpreterError(f'input "{node.name}": values outside the input type range')
+        return yi
+
+
+def run(graph: Graph, *xs: np.ndarray):
+    return Interpreter(graph).predict(*xs)
