@@ -67,7 +67,7 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
     graph = pm.run(tensor_graph.copy())
     files = emit(target, graph, opts.top)
     meta = base_metadata(graph, target, opts.top, files, _jsonable(asdict(opts)))
-    project = Project(graph, target, opts.top, files, meta, tensor_graph=tensor_graph, pass_times=list(pm.times))
+    project = Project(graph, target, opts.top, files, meta, tensor_graph=tensor_graph, pass_times=list(pm.timings))
     if output_dir is not None:
         project.write(output_dir, force=force)
     return project

@@ -114,18 +114,29 @@ def cmd_verify(args: argparse.Namespace) -> int:
     result = project.verify(*xs, simulator=args.simulator, workdir=args.workdir)
     print(f'simulation vs interpreter: mismatches: {result.mismatches} / {result.total}')
     bad = result.mismatches > 0
-    if bad and result.detail:
-        print(result.detail)
+    if bad and result.first_mismatch_detail:
+        print(result.first_mismatch_detail)
     if args.expect:
-        exp = np.load(args.expect, allow_pickle=False)
-        got = project.predict(*xs)
-        got_l = [got] if isinstance(got, np.ndarray) else list(got)
-        exp_l = [exp] if isinstance(exp, np.ndarray) else [exp[n] for n, _ in project.graph.outputs]
-        mism = sum(int(np.sum(np.asarray(g, np.float64) != np.asarray(e, np.float64).reshape(g.shape))) for g, e in zip(got_l, exp_l))
-        total = sum(int(g.size) for g in got_l)
+        mism, total = _compare_expected(project, xs, args.expect)
         print(f'interpreter vs expected: mismatches: {mism} / {total}')
         bad = bad or mism > 0
     return 1 if bad else 0
+
+
+def _compare_expected(project, xs, expect_path: str) -> tuple[int, int]:
+    """Input vectors whose interpreter outputs differ (exactly) from the expected file's."""
+    exp = np.load(expect_path, allow_pickle=False)
+    got = project.predict(*xs)
+    got_l = [got] if isinstance(got, np.ndarray) else list(got)
+    exp_l = [exp] if isinstance(exp, np.ndarray) else [exp[n] for n, _ in project.graph.outputs]
+    n = got_l[0].shape[0]
+    bad = np.zeros(n, dtype=bool)
+    for g, e in zip(got_l, exp_l):
+        e = np.asarray(e, np.float64)
+        if e.size != g.size:
+            raise ValueError(f"'{expect_path}': expected {g.shape} outputs, found {e.shape}")
+        bad |= (np.asarray(g, np.float64) != e.reshape(g.shape)).reshape(n, -1).any(axis=1)
+    return int(bad.sum()), n
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -131,12 +131,14 @@ def _replace_dir(tmp: Path, out: Path) -> None:
 def base_metadata(graph: Graph, target: str, top: str, files: dict[str, str], options: dict[str, Any]) -> dict[str, Any]:
     from .backends.common import port_layout
 
+    layout = port_layout(graph, top)
     return {
         'hgqc_version': __version__,
         'target': target,
         'top': top,
-        'latency': int(graph.meta.get('latency', 0)),
-        'ports': port_layout(graph),
+        'latency': int(layout['latency']),
+        'clock': layout['clock'],
+        'ports': {'inputs': layout['inputs'], 'outputs': layout['outputs']},
         'files': sorted(files),
         'options': options,
         'packing': 'row-major elements, element 0 at the least significant bits, each element its own width '

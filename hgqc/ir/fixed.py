@@ -37,6 +37,7 @@ def _where(c, a, b):
 
 def shift_round(x: np.ndarray, s: np.ndarray, mode: Round) -> np.ndarray:
     """``round(x / 2**s)`` for s >= 0 elementwise (s == 0 is the identity)."""
+    x = np.asarray(x)  # 0-d inputs (scalar-shaped types) arrive as Python ints after a shift
     s = np.asarray(s)
     pos = s > 0
     s1 = np.where(pos, s, 1)  # keep shifts valid where s == 0; those lanes are masked out

@@ -315,6 +315,20 @@ def _cmvm_common(attrs, t: TensorType):
     return w, m, fw, wint, Fw, Fx, bias
 
 
+def _cmvm_scale(Fx: int, Fw: int, bias) -> tuple[int, int]:
+    """Common frac F of the sum and the left shift from the products' frac Fx + Fw to F.
+
+    A bias may be finer than every product (e.g. bias f=8, x f=2, w f=3): F covers it too.
+    """
+    F0 = Fx + Fw
+    if bias is None:
+        return F0, 0
+    bm, bf = weight_digits(np.asarray(bias, dtype=np.float64))
+    Fb = int(bf[bm != 0].max()) if (bm != 0).any() else F0
+    F = max(F0, Fb)
+    return F, F - F0
+
+
 @_define(Op.CMVM, 1)
 class _Cmvm:
     """y[..., j] = sum_i x[..., i] * W[i, j] + bias[j]; attrs: weights (n_in, n_out), bias (n_out) or None.
@@ -330,7 +344,7 @@ class _Cmvm:
         if t.shape[-1] != n_in:
             raise ValueError(f'cmvm: input last axis {t.shape[-1]} != weight rows {n_in}')
         lead = t.shape[:-1]
-        F = Fx + Fw
+        F, up = _cmvm_scale(Fx, Fw, bias)
         xlo = _align(t.lo, t.f, Fx).reshape(-1, n_in)
         xhi = _align(t.hi, t.f, Fx).reshape(-1, n_in)
         pos = wint > 0
@@ -340,14 +354,15 @@ class _Cmvm:
             wj = wint[:, j]
             lo[:, j] = (np.where(pos[:, j], xlo * wj, xhi * wj)).sum(axis=1)
             hi[:, j] = (np.where(pos[:, j], xhi * wj, xlo * wj)).sum(axis=1)
+        lo, hi = lo << up, hi << up  # products are at frac Fx + Fw; the sum is at F
         # natural frac per output: finest term frac (input frac + weight frac), or the bias frac
         nz = m != 0
         fterm = np.where(nz[None, :, :], t.f.reshape(-1, n_in)[:, :, None] + fw[None, :, :], np.iinfo(np.int64).min)
         fout = fterm.max(axis=1)
         if bias is not None:
             bm, bf = weight_digits(np.asarray(bias, dtype=np.float64))
-            lo = lo + (bm << (F - bf).astype(object))[None, :]
-            hi = hi + (bm << (F - bf).astype(object))[None, :]
+            lo = lo + (bm << np.maximum(F - bf, 0).astype(object))[None, :]
+            hi = hi + (bm << np.maximum(F - bf, 0).astype(object))[None, :]
             fout = np.maximum(fout, np.where(bm != 0, bf, np.iinfo(np.int64).min)[None, :])
         fout = np.where(fout == np.iinfo(np.int64).min, 0, fout)
         fout = np.minimum(fout, F)
@@ -362,17 +377,19 @@ class _Cmvm:
         w, m, fw, wint, Fw, Fx, bias = _cmvm_common(attrs, t)
         n_in, n_out = w.shape
         out = _Cmvm.infer(attrs, ts)
-        F = Fx + Fw
+        F, up = _cmvm_scale(Fx, Fw, bias)
         xa = _align(x, t.f, Fx)
         # exact in int64 iff every partial sum fits: bound by sum |x| |w|
         xmax = np.maximum(np.abs(_align(t.lo, t.f, Fx)), np.abs(_align(t.hi, t.f, Fx))).reshape(-1, n_in)
-        bmax = max(int(v) for v in (xmax @ np.abs(wint)).ravel()) if xmax.size and n_out else 0
+        bmax = max(int(v) for v in (xmax @ np.abs(wint)).ravel()) << up if xmax.size and n_out else 0
         if bias is not None:
             bm, bf = weight_digits(np.asarray(bias, dtype=np.float64))
-            bint = bm << (F - bf).astype(object)
+            bint = bm << np.maximum(F - bf, 0).astype(object)
             bmax += max((abs(int(v)) for v in bint), default=0)
         dtype = np.int64 if bmax < 2**62 else object
         y = np.matmul(xa.astype(dtype), wint.astype(dtype))
+        if up:
+            y = y << up
         if bias is not None:
             y = y + bint.astype(dtype)
         y = y >> (F - out.f).astype(dtype)

@@ -86,7 +86,7 @@ class Interpreter:
             if n.op is Op.INPUT:
                 continue
             env[n] = self.eval_node(n, [env[i] for i in n.inputs], batch or 1)
-            for i in n.inputs:  # free values after their last use
+            for i in dict.fromkeys(n.inputs):  # free values after their last use (users is a set)
                 remaining[i] -= 1
                 if remaining[i] == 0 and i not in keep:
                     env.pop(i, None)

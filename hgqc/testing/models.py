@@ -8,7 +8,7 @@ global python / numpy / keras RNGs as a side effect.
 
 Functions
 ---------
-make_jsc_model(seed=0, epochs=30, ...)          -> keras.Model  (trained + calibrated)
+make_jsc_model(seed=0, epochs=200, ...)          -> keras.Model  (trained + calibrated)
 make_qdense_model(q_type, overflow, round_mode,
                   heterogeneous, seed, n_in=8, n_out=6, activation=None) -> keras.Model
 make_inputs(model, n, seed, scale=1.0)           -> np.ndarray (float32)
@@ -70,11 +70,12 @@ def make_jsc_data(seed: int = 0, n: int = 4096) -> tuple[np.ndarray, np.ndarray]
 
 def make_jsc_model(
     seed: int = 0,
-    epochs: int = 30,
+    epochs: int = 200,
     n_samples: int = 4096,
-    batch_size: int = 128,
-    learning_rate: float = 2e-2,
-    beta_final: float = 3e-4,
+    batch_size: int = 256,
+    learning_rate: float = 1e-2,
+    beta_final: float = 2e-4,
+    warmup: int = 10,
     verbose: int = 0,
 ) -> keras.Model:
     """JSC-shaped HGQ2 model 16->64->32->32->5, trained on synthetic data.
@@ -107,8 +108,9 @@ def make_jsc_model(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=['accuracy'],
     )
-    e0 = max(1, epochs // 6)
-    schedule = PieceWiseSchedule([(0, 1e-6, 'log'), (epochs - e0, beta_final, 'constant')])
+    # beta: 1e-7 for `warmup` epochs, log ramp to beta_final, hold for the last ~1/6 epochs
+    e1 = max(warmup + 1, epochs - max(1, epochs // 6))
+    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (warmup, 1e-7, 'log'), (e1, beta_final, 'constant')])
     model.fit(
         x_train,
         y_train,
@@ -235,7 +237,8 @@ def make_qdense_model(
         bq_conf=bq_conf,
         name='qdense',
     )
-    model = keras.Model(inp, layer(inp), name=f'qdense_{q_type}_{overflow}_{round_mode}_{"het" if heterogeneous else "hom"}_{seed}')
+    het = 'het' if heterogeneous else 'hom'
+    model = keras.Model(inp, layer(inp), name=f'qdense_{q_type}_{overflow}_{round_mode}_{het}_{seed}')
 
     for role, q in (('iq', layer.iq), ('kq', layer.kq), ('bq', layer.bq)):
         _perturb_quantizer(q.quantizer, role, rng, heterogeneous)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from hgqc.ir import Graph, Op, Overflow, Round, verify
-from hgqc.ir.verifier import contains
 from hgqc.ir.types import TensorType
+from hgqc.ir.verifier import contains
 from hgqc.runtime import Interpreter
 
 from .strategies import random_ints, random_type, to_float

@@ -1,0 +1,117 @@
+"""Resource counts of a Verilog design with yosys' Xilinx flow (``synth_xilinx -family xcup -flatten``).
+
+``yosys_stats(verilog_files, top) -> dict(luts, ffs, carry, ...)``:
+
+* ``luts``  = LUT1 + ... + LUT6 cells
+* ``ffs``   = FD* cells (FDRE, FDSE, FDCE, FDPE, ...)
+* ``carry`` = CARRY4 + CARRY8 cells (yosys 0.23 maps ``-family xcup`` arithmetic to CARRY4)
+* also ``inv`` (INV cells: yosys keeps inverters as INV, Vivado would absorb them or use a LUT1),
+  ``muxf`` (MUXF7/8/9), ``srl`` (SRL16E/SRLC32E, shift-register FFs), ``dsp``, ``bram``,
+  ``cells`` (the full ``num_cells_by_type``) and ``seconds`` (yosys wall time).
+
+Uses ``stat -json`` (supported by yosys 0.23) written via ``tee -q -o``; files are read with
+``read_verilog -defer`` so unused parameterised library modules (e.g. a ``$readmemh`` LUT ROM) are never
+elaborated.  Runs under ``nice`` with a timeout (default 300 s).  For designs with ``$readmemh``
+tables, pass ``cwd`` = the directory holding the ``.mem`` files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ['yosys_available', 'yosys_stats', 'summarize_cells']
+
+
+def yosys_available() -> bool:
+    return shutil.which('yosys') is not None
+
+
+def summarize_cells(cells: dict[str, int]) -> dict:
+    """LUT / FF / CARRY / ... totals from a yosys ``num_cells_by_type`` dict."""
+
+    def total(pred) -> int:
+        return int(sum(n for c, n in cells.items() if pred(c)))
+
+    return dict(
+        luts=total(lambda c: re.fullmatch(r'LUT[1-6]', c) is not None),
+        ffs=total(lambda c: c.startswith('FD')),
+        carry=total(lambda c: c in ('CARRY4', 'CARRY8')),
+        inv=total(lambda c: c == 'INV'),
+        muxf=total(lambda c: c.startswith('MUXF')),
+        srl=total(lambda c: c.startswith('SRL')),
+        dsp=total(lambda c: c.startswith('DSP')),
+        bram=total(lambda c: c.startswith('RAMB')),
+    )
+
+
+def _parse_text_stat(text: str) -> dict[str, int]:
+    """Fallback: the ``Number of cells`` table of the last plain-text ``stat`` block."""
+    block = text.rsplit('Number of cells:', 1)[-1]
+    cells: dict[str, int] = {}
+    for line in block.splitlines()[1:]:
+        m = re.fullmatch(r'\s+(\S+)\s+(\d+)\s*', line)
+        if not m:
+            if cells:
+                break
+            continue
+        cells[m.group(1)] = int(m.group(2))
+    return cells
+
+
+def yosys_stats(
+    verilog_files: Sequence[str | Path],
+    top: str,
+    *,
+    family: str = 'xcup',
+    timeout: float = 300,
+    cwd: str | Path | None = None,
+    extra_synth_args: str = '',
+    keep_log: str | Path | None = None,
+) -> dict:
+    """Synthesise ``top`` from ``verilog_files`` with yosys and count Xilinx cells (see module doc)."""
+    if not yosys_available():
+        raise FileNotFoundError('yosys not found on PATH')
+    files = [str(Path(f).resolve()) for f in verilog_files]
+    for f in files:
+        if '"' in f:
+            raise ValueError(f'unsupported file name {f!r}')
+    with tempfile.TemporaryDirectory(prefix='hgqc_yosys_') as tmp:
+        js, txt = Path(tmp) / 'stat.json', Path(tmp) / 'stat.txt'
+        script = Path(tmp) / 'run.ys'
+        reads = '\n'.join(f'read_verilog -defer "{f}"' for f in files)
+        script.write_text(
+            f'{reads}\nsynth_xilinx -family {family} -flatten -top {top} {extra_synth_args}\n'
+            f'tee -q -o {js} stat -json\ntee -q -o {txt} stat\n'
+        )
+        cmd = ['nice', '-n', '10', 'yosys', '-q', '-s', str(script)]
+        if shutil.which('nice') is None:
+            cmd = cmd[3:]
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        seconds = time.perf_counter() - t0
+        if keep_log is not None:
+            Path(keep_log).write_text(r.stdout + r.stderr)
+        if r.returncode != 0:
+            raise RuntimeError(f'yosys failed ({r.returncode}):\n{(r.stdout + r.stderr)[-3000:]}')
+        cells: dict[str, int] | None = None
+        if js.exists():
+            data = json.loads(js.read_text())
+            if 'design' in data:
+                cells = data['design'].get('num_cells_by_type', {})
+            else:  # single module: the flattened top
+                mods = list(data.get('modules', {}).values())
+                cells = mods[0].get('num_cells_by_type', {}) if mods else {}
+        if cells is None and txt.exists():
+            cells = _parse_text_stat(txt.read_text())
+        if cells is None:
+            raise RuntimeError('yosys wrote no statistics')
+    res = summarize_cells(cells)
+    res.update(cells=dict(cells), seconds=seconds, top=top, family=family)
+    return res

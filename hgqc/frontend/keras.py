@@ -1,0 +1,677 @@
+"""Keras 3 / HGQ2 frontend: lower a quantized Keras model into the tensor-level hgqc IR.
+
+Entry point: ``from_keras(model_or_path) -> Graph``.
+
+How a model is lowered
+----------------------
+The functional graph (``Functional`` or a built ``Sequential``; nested models are inlined) is
+walked in topological order. Each layer is lowered by the handler registered for its class
+(``@register_layer(cls)``; a handler gets the ``LoweringContext``, the layer and its input
+tensors and returns its output tensors). Lookup follows the class's MRO, most specific class
+first; a subclass that overrides ``call`` does *not* inherit its parent's handler (hgq's
+``QUnaryFunctionLUT`` subclasses ``keras.layers.Activation`` but means something else).
+
+Quantizers (``quantizer_to_quantize``) reproduce what hgq2 computes at inference
+(``training=False``): the float bit-width variables are rounded half-to-even, broadcast to
+the tensor with the quantizer's ``bw_mapper``, ``i = max(i, -f)``, and every element whose
+raw ``k + i + f <= 0`` is forced to 0 (canonicalised to ``k=0, i=-f``: width 0). Stochastic
+round modes (``S_RND``...) round deterministically in hgq2 (the noise is commented out of
+``FixedPointQuantizer.round``), so they map to their deterministic mode. A positive
+power-of-two ``scaler`` is folded exactly into ``i``/``f``; ``WRAP_SM``, float/dummy
+quantizers, ``affine``, other scalers, and a data quantizer that hgq2 leaves unbounded (a
+``WRAP`` quantizer with ``is_weight=True``, which only rounds) are refused.
+
+Kernels and biases are not emulated: ``layer.qkernel`` / ``layer.qbias`` are evaluated with
+Keras and stored (float64, exact dyadics) in the ``cmvm`` node.
+
+Graph inputs
+------------
+Hardware ports carry already-quantized values. A Keras input therefore stays *unlowered*
+(an ``InputView``: flat element positions, moved around by pure wiring such as
+``Flatten``/``Reshape``) until a quantizer reads it; that quantizer becomes the port's type
+and is recorded in ``graph.input_quant`` so ``Interpreter.predict`` converts floats the way
+hgq2 does. Input elements that no quantizer reads (or that only reach zero-width
+quantizers) get width 0. Using an unquantized input in arithmetic is an error.
+
+If one input element reaches two quantizers with *different* (k, i, f, round, overflow),
+``from_keras`` raises: a port can hold only one quantization, and re-quantizing a finer
+quantization is not exact in general (double rounding). Put one shared
+``hgq.layers.Quantizer`` right after the input to express such a model. Likewise all live
+elements of one input must share the round and overflow mode (``input_quant`` holds one of
+each).
+
+Exactness caveat (Keras side): hgq2 computes in float32, and the IR follows exact
+fixed-point semantics, so the two agree only where float32 is exact. RND computes
+``floor(x*2^f + 0.5)``: the addition rounds for ``x*2^f = 0.5 - 2^-25`` (Keras gives 1, the
+exact result is 0; the mirrored value for RND_MIN_INF / RND_INF) and for odd integers
+``x*2^f`` in ``[2^23, 2^24)`` (off by one; reachable in WRAP mode only, SAT clips first).
+A dense layer's float32 sum is exact while every partial sum stays below 2^24 units of its
+finest term. Bounds such as ``2^i - 2^-f`` are exact in float32 while ``i + f <= 24``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import hgq  # noqa: F401  (registers the hgq layers with Keras' deserializer)
+import keras
+import numpy as np
+from hgq.layers import QBatchNormDense, QDense, Quantizer
+from hgq.quantizer.internal import FixedPointQuantizerKBI, FixedPointQuantizerKIF
+from hgq.quantizer.internal.fixed_point_quantizer import FixedPointQuantizerBase
+
+from ..ir.fixed import Overflow, Round, bounds
+from ..ir.graph import Graph, Node
+from ..ir.ops import Op
+from ..ir.types import TensorType
+from .errors import FrontendError
+
+__all__ = [
+    'FrontendError',
+    'InputView',
+    'LoweringContext',
+    'QuantParams',
+    'find_handler',
+    'from_keras',
+    'keras_eval',
+    'load_keras_model',
+    'quantizer_to_quantize',
+    'register_layer',
+    'supported_layers',
+]
+
+
+# =========================================================================== values
+
+
+@dataclass(frozen=True, eq=False)
+class InputView:
+    """Elements of graph input ``input`` not yet quantized; ``index`` holds flat positions into it.
+
+    Pure wiring (reshape, flatten...) only rearranges ``index``; a quantizer turns the view
+    into a graph value whose type is the quantizer's output type.
+    """
+
+    input: str
+    index: np.ndarray
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.index.shape)
+
+
+Tensor = Node | InputView
+Handler = Callable[['LoweringContext', Any, list[Tensor]], list[Tensor]]
+
+
+def shape_of(t: Tensor) -> tuple[int, ...]:
+    return t.shape
+
+
+# =========================================================================== quantizers
+
+
+class QuantParams(NamedTuple):
+    """Per-element ap_fixed<k, i, f> parameters (int64 arrays of the tensor shape) plus modes."""
+
+    k: np.ndarray
+    i: np.ndarray
+    f: np.ndarray
+    round: Round
+    overflow: Overflow
+
+    @property
+    def live(self) -> np.ndarray:
+        return (self.k + self.i + self.f) > 0
+
+    def attrs(self) -> dict[str, Any]:
+        return {'k': self.k, 'i': self.i, 'f': self.f, 'round': self.round.value, 'overflow': self.overflow.value}
+
+    def type(self) -> TensorType:
+        """Exact output type: every value the quantizer can produce (SAT_SYM is symmetric)."""
+        like = np.zeros(self.k.shape, dtype=object)
+        lo, hi = bounds(self.k, self.i, self.f, self.overflow, like)
+        return TensorType.from_arrays(self.k.shape, lo, hi, self.f)
+
+
+def keras_eval(fn: Callable[[], Any]) -> Any:
+    """Evaluate a Keras expression of concrete variables to numpy (float64 where floating).
+
+    Under jax this is one compiled call: eager dispatch compiles every op separately for
+    each new shape (~1 s per quantizer), which dominated lowering time.
+    """
+    if keras.backend.backend() == 'jax':
+        import jax
+
+        out = jax.jit(fn)()
+    else:  # pragma: no cover - hgqc runs Keras on jax
+        out = fn()
+    return keras.tree.map_structure(lambda v: np.asarray(keras.ops.convert_to_numpy(v)), out)
+
+
+def _quantizer_error(q: Any, msg: str) -> FrontendError:
+    return FrontendError(f"quantizer '{getattr(q, 'name', q)}': {msg}")
+
+
+def _scaler_exponent(q: Any) -> int:
+    """e with scaler == 2**e (0 without a scaler): x/2^e quantized then * 2^e shifts i and f exactly."""
+    scaler = getattr(q, 'scaler', None)
+    if scaler is None:
+        return 0
+    s = float(scaler)
+    mant, exp = math.frexp(s)
+    if s <= 0 or mant != 0.5:
+        raise _quantizer_error(q, f'scaler={s!r} is not a positive power of two; only those are supported exactly')
+    return exp - 1
+
+
+def _as_int_array(q: Any, what: str, v: Any, shape: tuple[int, ...]) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
+    if a.shape != (1, *shape):
+        raise _quantizer_error(q, f'{what} bit-widths of shape {a.shape[1:]} do not map onto a tensor of shape {shape}')
+    a = a[0]
+    if not np.all(np.isfinite(a)) or np.any(a != np.round(a)):
+        raise _quantizer_error(q, f'{what} bit-widths are not integers')
+    return a.astype(np.int64)
+
+
+def _unbounded_at_inference(inner: FixedPointQuantizerBase) -> bool:
+    """hgq2 weight quantizers in WRAP mode only round at inference (no wrap, no zeroing)."""
+    if inner.overflow_mode != 'WRAP' or not inner.trainable or not getattr(inner, '_is_weight', False):
+        return False
+    if isinstance(inner, FixedPointQuantizerKBI):
+        return inner.stateless_quantizer.round_mode == 'RND'
+    return isinstance(inner, FixedPointQuantizerKIF)
+
+
+def quantizer_to_quantize(q: Any, shape: Sequence[int]) -> QuantParams:
+    """What hgq2 quantizer ``q`` (an ``hgq.layers.Quantizer``) does at inference on a tensor of ``shape``.
+
+    ``shape`` excludes the batch axis. Returns per-element (k, i, f) int64 arrays of that
+    shape with zero-width elements canonicalised to ``k=0, i=-f``, and the round/overflow
+    modes. Raises ``FrontendError`` for anything hgqc cannot reproduce exactly.
+    """
+    shape = tuple(int(d) for d in shape)
+    inner = getattr(q, 'quantizer', q)
+    if not isinstance(inner, FixedPointQuantizerBase):
+        kind = getattr(getattr(q, 'config', None), 'q_type', type(inner).__name__)
+        raise _quantizer_error(q, f"quantizer type '{kind}' is not supported (only fixed-point 'kif' / 'kbi')")
+    if not inner.built:
+        raise _quantizer_error(q, 'is not built (call the model on data first)')
+    if getattr(q, 'affine', None) is not None:
+        raise _quantizer_error(q, f'affine={q.affine!r} is not supported')
+    shift = _scaler_exponent(q)
+    ovf_name = inner.overflow_mode.upper()
+    rnd_name = inner.round_mode.upper().removeprefix('S_')  # hgq2 rounds S_* deterministically
+    if ovf_name not in Overflow.__members__:
+        raise _quantizer_error(q, f"overflow mode '{ovf_name}' is not supported (WRAP, SAT, SAT_SYM)")
+    if rnd_name not in Round.__members__ or rnd_name == 'CEIL':
+        raise _quantizer_error(q, f"round mode '{inner.round_mode}' is not supported")
+    if _unbounded_at_inference(inner):
+        raise _quantizer_error(q, 'a WRAP quantizer with is_weight=True only rounds at inference, so its range is unbounded')
+
+    target = (1, *shape)
+    try:
+        k, i, f = keras_eval(lambda: tuple(inner.bw_mapper.bw_to_x(v, target) for v in inner.kif))
+    except Exception as e:  # noqa: BLE001 - any broadcast failure means per-batch bit-widths
+        raise _quantizer_error(q, f'bit-widths cannot be broadcast to the tensor shape {shape}: {e}') from e
+    k, i, f = (_as_int_array(q, name, v, shape) for name, v in zip('kif', (k, i, f)))
+    if np.any((k != 0) & (k != 1)):
+        raise _quantizer_error(q, 'keep_negative (k) must be 0 or 1')
+    i, f = i + shift, f - shift
+    live = (k + i + f) > 0  # hgq2 zeroes on the raw i, before i = max(i, -f)
+    k = np.where(live, k, 0)
+    i = np.where(live, np.maximum(i, -f), -f)
+    return QuantParams(k.astype(np.int64), i.astype(np.int64), f.astype(np.int64), Round[rnd_name], Overflow[ovf_name])
+
+
+# =========================================================================== context
+
+
+@dataclass
+class _InputClaims:
+    """Which quantizer each element of one graph input has been given to (live elements only)."""
+
+    name: str
+    shape: tuple[int, ...]
+    k: np.ndarray = field(init=False)
+    i: np.ndarray = field(init=False)
+    f: np.ndarray = field(init=False)
+    owner: list[str | None] = field(init=False)
+    modes: tuple[Round, Overflow] | None = None
+    modes_owner: str = ''
+
+    def __post_init__(self) -> None:
+        size = math.prod(self.shape)
+        self.k, self.i, self.f = (np.zeros(size, dtype=np.int64) for _ in range(3))
+        self.owner = [None] * size
+
+    def claim(self, flat: np.ndarray, p: QuantParams, who: str) -> None:
+        live = p.live.ravel()
+        if not live.any():
+            return
+        if self.modes is None:
+            self.modes, self.modes_owner = (p.round, p.overflow), who
+        elif self.modes != (p.round, p.overflow):
+            raise FrontendError(
+                f"input '{self.name}' is quantized with {self.modes[0].value}/{self.modes[1].value} by layer "
+                f"'{self.modes_owner}' and with {p.round.value}/{p.overflow.value} by layer '{who}'; one input port "
+                'takes one round/overflow mode: quantize it once with a shared hgq.layers.Quantizer'
+            )
+        k, i, f = (a.ravel() for a in (p.k, p.i, p.f))
+        for pos in np.flatnonzero(live):
+            e = int(flat[pos])
+            kif = (int(k[pos]), int(i[pos]), int(f[pos]))
+            prev = self.owner[e]
+            if prev is None:
+                self.k[e], self.i[e], self.f[e] = kif
+                self.owner[e] = who
+            elif (int(self.k[e]), int(self.i[e]), int(self.f[e])) != kif:
+                where = np.unravel_index(e, self.shape)
+                raise FrontendError(
+                    f"input '{self.name}' element {tuple(int(w) for w in where)} is quantized as "
+                    f"(k,i,f)={(int(self.k[e]), int(self.i[e]), int(self.f[e]))} by layer '{prev}' and as {kif} by "
+                    f"layer '{who}'; an input port holds one quantization: quantize it once with a shared "
+                    'hgq.layers.Quantizer'
+                )
+
+    def params(self) -> QuantParams:
+        rnd, ovf = self.modes or (Round.TRN, Overflow.WRAP)
+        return QuantParams(*(a.reshape(self.shape) for a in (self.k, self.i, self.f)), rnd, ovf)
+
+
+class LoweringContext:
+    """Builds the graph while layers are lowered; handlers use it instead of the graph directly.
+
+    ``layer_name`` is the provenance name given to every node a handler emits;
+    ``out_shapes`` are Keras' (batch-less) output shapes of the layer being lowered.
+    """
+
+    def __init__(self, name: str):
+        self.graph = Graph(name)
+        self.layer_name = ''
+        self.out_shapes: list[tuple[int, ...]] = []
+        self._claims: dict[str, _InputClaims] = {}
+        self._views: dict[Node, tuple[str, np.ndarray, np.ndarray]] = {}  # placeholder -> (input, index, live)
+
+    # ---------------------------------------------------------------- inputs
+    def new_input(self, name: str, shape: tuple[int, ...]) -> InputView:
+        self._claims[name] = _InputClaims(name, shape)
+        return InputView(name, np.arange(math.prod(shape), dtype=np.int64).reshape(shape))
+
+    # ---------------------------------------------------------------- emission
+    def emit(self, op: Op, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None, name: str | None = None) -> Node:
+        nodes = [self.require(x) for x in inputs]
+        try:
+            return self.graph.add(op, nodes, attrs, name=self.layer_name if name is None else name)
+        except Exception as e:  # noqa: BLE001 - typing rule rejected the operands
+            raise FrontendError(f"layer '{self.layer_name}': cannot build {op.value}: {e}") from e
+
+    def require(self, x: Tensor) -> Node:
+        """The graph value of ``x``; an unquantized input cannot be computed on."""
+        if isinstance(x, InputView):
+            raise FrontendError(
+                f"input '{x.input}' reaches layer '{self.layer_name}' without a quantizer; "
+                'enable its input quantizer (enable_iq=True) or add an hgq.layers.Quantizer after the input'
+            )
+        return x
+
+    def quantize(self, x: Tensor, q: Any, name: str | None = None) -> Node:
+        """Apply hgq quantizer ``q``; on an input view this defines the input port's type instead."""
+        p = quantizer_to_quantize(q, shape_of(x))
+        if isinstance(x, InputView):
+            return self._quantize_input(x, p, self.layer_name if name is None else name)
+        return self.emit(Op.QUANTIZE, [x], p.attrs(), name)
+
+    def _quantize_input(self, view: InputView, p: QuantParams, name: str) -> Node:
+        self._claims[view.input].claim(view.index.ravel(), p, self.layer_name)
+        # A placeholder input stands for "these input elements, quantized by p" until the
+        # port types are known (after the walk); finalize() turns it into a gather.
+        node = self.graph.add_input(name, p.type())
+        self._views[node] = (view.input, view.index, p.live)
+        return node
+
+    def wire(self, x: Tensor, index: np.ndarray) -> Tensor:
+        """Pure wiring: ``out.flat[n] = x.flat[index.flat[n]]`` (index has the output's shape)."""
+        index = np.asarray(index, dtype=np.int64)
+        if isinstance(x, InputView):
+            return InputView(x.input, x.index.ravel()[index])
+        if index.shape == x.shape and np.array_equal(index.ravel(), np.arange(index.size)):
+            return x
+        return self.emit(Op.GATHER, [x], {'index': index})
+
+    def reshape(self, x: Tensor, shape: Sequence[int]) -> Tensor:
+        size = math.prod(shape_of(x))
+        return self.wire(x, np.arange(size, dtype=np.int64).reshape(tuple(shape)))
+
+    # ---------------------------------------------------------------- finish
+    def finalize(self, inputs: list[str], outputs: list[tuple[str, Tensor]]) -> Graph:
+        """Create the real ports (typed by their quantizers) and replace placeholders by gathers."""
+        old = self.graph
+        g = Graph(old.name)
+        ports: dict[str, Node] = {}
+        for name in inputs:
+            p = self._claims[name].params()
+            ports[name] = g.add_input(name, p.type())
+            g.input_quant[name] = {'k': p.k, 'i': p.i, 'f': p.f, 'round': p.round.value, 'overflow': p.overflow.value}
+        remap: dict[Node, Node] = {}
+        for n in old.nodes.values():
+            if n in self._views:
+                src, index, live = self._views[n]
+                remap[n] = self._port_view(g, ports[src], index, live, n)
+            else:
+                remap[n] = g.add(n.op, [remap[i] for i in n.inputs], n.attrs, n.type, n.name)
+        for name, x in outputs:
+            if isinstance(x, InputView):
+                raise FrontendError(f"input '{x.input}' reaches model output '{name}' without a quantizer")
+            g.add_output(name, remap[x])
+        return g
+
+    @staticmethod
+    def _port_view(g: Graph, port: Node, index: np.ndarray, live: np.ndarray, placeholder: Node) -> Node:
+        # Elements the consumer's quantizer zeroes read constant 0 (index -1), unless the
+        # port element is zero-width anyway: then plain wiring, often the identity.
+        port_zero = (port.type.width == 0).ravel()
+        index = np.where(live | port_zero[index], index, -1)
+        if index.shape == port.shape and np.array_equal(index.ravel(), np.arange(index.size)):
+            node = port
+        else:
+            node = g.add(Op.GATHER, [port], {'index': index}, name=placeholder.name)
+        if node.type != placeholder.type:  # claims are consistent, so this cannot differ
+            raise FrontendError(f"internal error: input view for layer '{placeholder.name}' changed type")
+        return node
+
+
+# =========================================================================== registry
+
+_HANDLERS: dict[type, Handler] = {}
+
+
+def register_layer(*classes: type) -> Callable[[Handler], Handler]:
+    """Register ``handler(ctx, layer, inputs) -> outputs`` for layers of ``classes`` (and their subclasses)."""
+
+    def deco(fn: Handler) -> Handler:
+        for cls in classes:
+            _HANDLERS[cls] = fn
+        return fn
+
+    return deco
+
+
+def find_handler(cls: type) -> Handler | None:
+    """Most specific registered class in the MRO, unless ``cls`` overrides that class's ``call``."""
+    for base in cls.__mro__:
+        handler = _HANDLERS.get(base)
+        if handler is not None:
+            same_call = getattr(cls, 'call', None) is getattr(base, 'call', None)
+            return handler if base is cls or same_call else None
+    return None
+
+
+def _class_path(cls: type) -> str:
+    """Public import path when there is one (keras.layers.Dense rather than keras.src...)."""
+    for prefix, mod in (('hgq', hgq.layers), ('keras', keras.layers)):
+        if cls.__module__.startswith(prefix) and getattr(mod, cls.__name__, None) is cls:
+            return f'{mod.__name__}.{cls.__name__}'
+    return f'{cls.__module__}.{cls.__qualname__}'
+
+
+def supported_layers() -> list[str]:
+    return sorted(_class_path(c) for c in _HANDLERS)
+
+
+def _unsupported(op: Any, name: str) -> FrontendError:
+    cls = type(op)
+    what = f"layer '{name}' ({_class_path(cls)})"
+    supported = ', '.join(supported_layers())
+    if cls.__module__.startswith('hgq'):
+        return FrontendError(f'{what} is not supported yet; supported layers: {supported}')
+    if any(base in _HANDLERS for base in cls.__mro__):
+        return FrontendError(
+            f'{what} overrides call() of a supported layer, so its meaning is unknown; supported layers: {supported}'
+        )
+    for base in cls.__mro__:
+        counterpart = getattr(hgq.layers, 'Q' + base.__name__, None)
+        if isinstance(counterpart, type):
+            return FrontendError(f'{what} is not an HGQ2 layer: use hgq.layers.{counterpart.__name__}')
+    kind = 'layer' if isinstance(op, keras.layers.Layer) else 'operation'
+    return FrontendError(f"{kind} '{name}' ({_class_path(cls)}) is not supported; supported layers: {supported}")
+
+
+# =========================================================================== graph walk
+
+
+def _functional_of(model: Any) -> Any:
+    """The Functional graph behind a Functional or built Sequential model."""
+    if isinstance(model, keras.Sequential):
+        fn = getattr(model, '_functional', None)
+        if fn is None:
+            raise FrontendError(f"Sequential model '{model.name}' is not built: start it with keras.Input(shape)")
+        return fn
+    if hasattr(model, '_nodes_by_depth') and hasattr(model, '_run_through_graph'):
+        return model
+    raise FrontendError(
+        f"model '{getattr(model, 'name', model)}' ({type(model).__name__}) has no layer graph: "
+        'subclassed models are not supported; use a functional or Sequential model'
+    )
+
+
+def _batchless_shape(x: Any, what: str) -> tuple[int, ...]:
+    dims = tuple(x.shape[1:])
+    if any(d is None for d in dims):
+        raise FrontendError(f'{what} has an unknown dimension {tuple(x.shape)}; hgqc needs static shapes')
+    return tuple(int(d) for d in dims)
+
+
+def _collect_tensors(v: Any) -> list[Tensor]:
+    if isinstance(v, (Node, InputView)):
+        return [v]
+    if isinstance(v, (list, tuple)):
+        return [t for e in v for t in _collect_tensors(e)]
+    if isinstance(v, dict):
+        return [t for e in v.values() for t in _collect_tensors(e)]
+    return []
+
+
+def _lower_graph(ctx: LoweringContext, fn: Any, inputs: list[Tensor], prefix: str) -> list[Tensor]:
+    """Mirror of keras' Function._run_through_graph, calling our handlers instead of the layers."""
+    values: dict[int, Tensor] = {id(x): v for x, v in zip(fn.inputs, inputs)}
+    for depth in sorted(fn._nodes_by_depth, reverse=True):
+        for node in fn._nodes_by_depth[depth]:
+            op = node.operation
+            if op is None or node.is_input or any(id(x) not in values for x in node.input_tensors):
+                continue
+            args, kwargs = node.arguments.fill_in(values)
+            if _collect_tensors(kwargs):
+                raise FrontendError(f"layer '{prefix}{op.name}': tensor keyword arguments (masks...) are not supported")
+            outs = _lower_operation(ctx, op, _collect_tensors(args), list(node.outputs), prefix)
+            for x, y in zip(node.outputs, outs):
+                values[id(x)] = y
+    return [values[id(x)] for x in fn.outputs]
+
+
+def _lower_operation(ctx: LoweringContext, op: Any, inputs: list[Tensor], outputs: list[Any], prefix: str) -> list[Tensor]:
+    name = prefix + op.name
+    if isinstance(op, keras.Model):  # nested model: inline its graph
+        return _lower_graph(ctx, _functional_of(op), inputs, f'{name}/')
+    handler = find_handler(type(op))
+    if handler is None:
+        raise _unsupported(op, name)
+    dtype = getattr(op, 'compute_dtype', 'float32')
+    if dtype not in ('float32', 'float64'):
+        raise FrontendError(f"layer '{name}' computes in {dtype}; hgqc reproduces float32/float64 models only")
+    ctx.layer_name = name
+    ctx.out_shapes = [_batchless_shape(x, f"output of layer '{name}'") for x in outputs]
+    try:
+        outs = list(handler(ctx, op, inputs))
+    except FrontendError:
+        raise
+    except Exception as e:  # noqa: BLE001 - name the layer whose lowering failed
+        raise FrontendError(f"layer '{name}' ({_class_path(type(op))}): lowering failed: {e}") from e
+    got = [shape_of(t) for t in outs]
+    if got != ctx.out_shapes:
+        raise FrontendError(f"layer '{name}': lowered output shapes {got} differ from Keras' {ctx.out_shapes}")
+    return outs
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        if n in seen:
+            seen[n] += 1
+            n = f'{n}_{seen[n]}'
+        seen.setdefault(n, 0)
+        out.append(n)
+    return out
+
+
+def _tensor_name(x: Any) -> str:
+    hist = getattr(x, '_keras_history', None)
+    if hist is None:
+        return getattr(x, 'name', 'tensor')
+    op = hist.operation
+    return op.name if hist.tensor_index == 0 else f'{op.name}_{hist.tensor_index}'
+
+
+def load_keras_model(path: str | os.PathLike) -> keras.Model:
+    """Load a ``.keras`` archive (safe mode, not compiled) or raise one clear ``FrontendError``."""
+    p = Path(path)
+    where = f"cannot read model '{path}'"
+    if not p.exists():
+        raise FrontendError(f'{where}: file not found')
+    if not p.is_file():
+        raise FrontendError(f'{where}: not a file')
+    if p.suffix != '.keras':
+        raise FrontendError(f'{where}: expected a Keras v3 archive with the .keras suffix')
+    try:
+        with open(p, 'rb'):
+            pass
+        is_zip = zipfile.is_zipfile(p)
+    except OSError as e:
+        raise FrontendError(f'{where}: {e.strerror or e}') from e
+    if not is_zip:
+        raise FrontendError(f'{where}: not a Keras archive: not a zip file')
+    try:
+        model = keras.models.load_model(p, compile=False, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - any loader failure becomes one message
+        raise FrontendError(f'{where}: not a Keras archive: {type(e).__name__}: {e}') from e
+    if not isinstance(model, keras.Model):
+        raise FrontendError(f'{where}: the archive holds a {type(model).__name__}, not a model')
+    return model
+
+
+def from_keras(model_or_path: keras.Model | str | os.PathLike) -> Graph:
+    """Lower a built HGQ2 Keras model (or a ``.keras`` file) into a tensor-level IR graph."""
+    if isinstance(model_or_path, (str, os.PathLike)):
+        model = load_keras_model(model_or_path)
+    else:
+        model = model_or_path
+    if not isinstance(model, keras.Model):
+        raise FrontendError(f'expected a keras.Model or a path to a .keras file, got {type(model).__name__}')
+    fn = _functional_of(model)
+    ctx = LoweringContext(model.name)
+    in_names = [x._keras_history.operation.name for x in fn.inputs]
+    views: list[Tensor] = [ctx.new_input(n, _batchless_shape(x, f"input '{n}'")) for n, x in zip(in_names, fn.inputs)]
+    outs = _lower_graph(ctx, fn, views, '')
+    out_names = _unique([_tensor_name(x) for x in fn.outputs])
+    return ctx.finalize(in_names, list(zip(out_names, outs)))
+
+
+# =========================================================================== handlers
+
+
+def _single(layer: Any, inputs: list[Tensor]) -> Tensor:
+    if len(inputs) != 1:
+        raise FrontendError(f"layer '{layer.name}' expects one input, got {len(inputs)}")
+    return inputs[0]
+
+
+def _activation_op(fn: Any, where: str) -> Op | None:
+    """None for linear, Op.RELU for plain relu; anything else is refused."""
+    if fn is None or fn is keras.activations.linear:
+        return None
+    if fn is keras.activations.relu:
+        return Op.RELU
+    name = getattr(fn, '__name__', repr(fn))
+    raise FrontendError(
+        f"{where}: activation '{name}' is not supported (only linear and relu); "
+        'use hgq.layers.QUnaryFunctionLUT for other activations'
+    )
+
+
+@register_layer(keras.layers.InputLayer, keras.layers.Dropout, keras.layers.Identity)
+def _identity(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    # Dropout is the identity at inference.
+    return [_single(layer, inputs)]
+
+
+@register_layer(keras.layers.Flatten)
+def _flatten(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    x = _single(layer, inputs)
+    shape = shape_of(x)
+    index = np.arange(math.prod(shape), dtype=np.int64).reshape(shape)
+    if getattr(layer, 'data_format', 'channels_last') == 'channels_first' and len(shape) > 1:
+        index = index.transpose((*range(1, len(shape)), 0))  # Keras moves channels last first
+    return [ctx.wire(x, index.reshape(-1))]
+
+
+@register_layer(keras.layers.Reshape)
+def _reshape(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    return [ctx.reshape(_single(layer, inputs), ctx.out_shapes[0])]
+
+
+@register_layer(keras.layers.Activation)
+def _activation(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    x = _single(layer, inputs)
+    op = _activation_op(layer.activation, f"layer '{ctx.layer_name}' ({_class_path(type(layer))})")
+    return [x if op is None else ctx.emit(op, [x])]
+
+
+@register_layer(keras.layers.ReLU)
+def _relu(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    x = _single(layer, inputs)
+    if layer.max_value is not None or float(layer.negative_slope) != 0.0 or float(layer.threshold) != 0.0:
+        raise FrontendError(
+            f"layer '{ctx.layer_name}' (keras.layers.ReLU): only plain relu is supported "
+            f'(max_value={layer.max_value}, negative_slope={layer.negative_slope}, threshold={layer.threshold})'
+        )
+    return [ctx.emit(Op.RELU, [x])]
+
+
+@register_layer(Quantizer)
+def _quantizer(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    return [ctx.quantize(_single(layer, inputs), layer)]
+
+
+def _exact_array(fn: Callable[[], Any], what: str) -> np.ndarray:
+    a = np.asarray(keras_eval(fn), dtype=np.float64)
+    if not np.all(np.isfinite(a)):
+        raise FrontendError(f'{what} contains NaN or infinity')
+    return a
+
+
+@register_layer(QDense, QBatchNormDense)
+def _qdense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    # hgq2 QDense: iq -> x @ qkernel (+ qbias) -> activation -> oq (QBatchNormDense: fused qkernel/qbias)
+    x = _single(layer, inputs)
+    where = f"layer '{ctx.layer_name}' ({_class_path(type(layer))})"
+    act = _activation_op(layer.activation, where)
+    if layer.enable_iq:
+        x = ctx.quantize(x, layer.iq)
+    w = _exact_array(lambda: layer.qkernel, f'{where}: quantized kernel')
+    b = _exact_array(lambda: layer.qbias, f'{where}: quantized bias') if layer.use_bias else None
+    if w.ndim != 2 or (b is not None and b.shape != (w.shape[1],)):
+        raise FrontendError(f'{where}: unexpected kernel/bias shapes {w.shape}, {None if b is None else b.shape}')
+    y = ctx.emit(Op.CMVM, [x], {'weights': w, 'bias': None if b is None or not b.any() else b})
+    if act is not None:
+        y = ctx.emit(act, [y])
+    if layer.enable_oq:
+        y = ctx.quantize(y, layer.oq)
+    return [y]

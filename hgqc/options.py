@@ -1,0 +1,55 @@
+"""Compiler options shared by every pass (and by user passes, through ``extra``)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CompileOptions:
+    """Options of one compilation; frozen so a pass cannot change them for the passes after it.
+
+    max_adder_depth
+        Depth limit (adder levels) of every constant matrix-vector multiply, counted from the
+        cmvm's inputs to each of its outputs (bias included). ``None`` means *minimal depth + 2*,
+        where the minimal depth of a matrix is ``ceil(log2(t))`` for ``t`` the largest number of
+        CSD terms (plus one for a nonzero bias) in any output column: a little slack lets common
+        subexpressions be shared without making the circuit much deeper. A limit below the
+        minimal depth is raised to it (no adder tree can be shallower).
+    latency_cutoff
+        Adder levels per pipeline stage; ``0`` builds a purely combinational circuit.
+    top
+        Name of the top-level module / function the backends emit.
+    check
+        Run ``hgqc.ir.verify`` and re-simulate the graph on random inputs after every pass,
+        requiring bit-identical outputs (slow; for debugging and tests).
+    check_samples
+        Random input vectors per check (the extreme corners are added on top).
+    seed
+        Seed of every randomised decision (check inputs); compilation itself is deterministic.
+    extra
+        Free-form options for user passes (``options.extra['my_pass.threshold']``). Treat it as
+        read-only: the options object is shared by all passes of a run.
+    """
+
+    max_adder_depth: int | None = None
+    latency_cutoff: int = 0
+    top: str = 'model'
+    check: bool = False
+    check_samples: int = 64
+    seed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.max_adder_depth is not None and self.max_adder_depth < 0:
+            raise ValueError(f'max_adder_depth must be >= 0 or None, got {self.max_adder_depth}')
+        if self.latency_cutoff < 0:
+            raise ValueError(f'latency_cutoff must be >= 0, got {self.latency_cutoff}')
+        if self.check_samples < 0:
+            raise ValueError(f'check_samples must be >= 0, got {self.check_samples}')
+
+    def replace(self, **changes: Any) -> CompileOptions:
+        """A copy with some fields changed (the object itself is immutable)."""
+        return dataclasses.replace(self, **changes)

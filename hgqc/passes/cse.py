@@ -1,0 +1,657 @@
+"""``cse``: greedy common-subexpression elimination of constant matrix-vector multiplies.
+
+Every cmvm ``y = x @ W + b`` becomes an *adder program*: a list of two-operand shift-adds
+over the input vector that computes every output exactly, with as few (and as narrow)
+adders as the greedy search finds, under an adder-depth limit.
+
+Algorithm (da4ml-style)
+-----------------------
+Each output column is a set of *terms* ``sign * operand * 2^shift`` (initially the CSD digits
+of the column's weights, operand = an input). A *pattern* is a pair of terms in one column,
+normalised to ``x_a ± (x_b << s)`` (``a <= b``, relative shift ``s``), so the same pattern is
+found in any column at any absolute shift. Repeatedly the pattern with the largest saving
+``(occurrences - 1) * adder_width`` is turned into a new operand (a "virtual input") and
+substituted in every column where it occurs (non-overlapping occurrences), until no pattern
+occurs twice. The adder width is the result width minus the low bits that pass through
+unchanged (from the cmvm's input types), so wide adders are shared first. Finally each
+column's remaining terms (and its bias, as a constant leaf) are summed by an adder tree that
+pairs terms of equal depth and similar magnitude, which reaches the optimal depth
+``ceil(log2(sum_k 2^depth_k))`` for the column.
+
+Depth limit: a substitution is only made in a column when that column can still be summed
+within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
+blocked pattern stays blocked). ``limit = options.max_adder_depth`` or, when ``None``, the
+minimal depth ``ceil(log2(max terms per column))`` plus 2; a limit below the minimal depth is
+raised to it. Depth counts adder levels from the cmvm's inputs.
+
+Program format (JSON-serializable, stored as the cmvm attr ``program``)
+----------------------------------------------------------------------
+``program = {'variants': [P, ...], 'select': [v_0, v_1, ...]}``: one variant per distinct
+input-type signature of the cmvm's positions (leading axes); ``select[p]`` is the variant
+used by flat position ``p``. Each variant ``P`` is::
+
+    {'n_in': n, 'consts': [c_0, ...], 'ops': [[a, b, shift, sub], ...],
+     'outputs': [[idx, shift, neg], ...], 'depth': d}
+
+Operand indices run over ``[x_0 .. x_{n-1}, c_0 .. c_{m-1}, op_0, op_1, ...]``: the inputs,
+then the constants (the distinct nonzero biases, float64 dyadic), then the ops in order (an op
+only uses earlier operands). Op ``k`` is ``v[a] + (-1)^sub * v[b] * 2^shift`` (``shift`` may
+be negative, ``sub`` is 0/1); ``a == -1`` stands for the constant 0, so ``[-1, b, 0, 1]`` is a
+negation (the solver emits one only for a column whose terms are all negative, on its
+shallowest leaf, so outputs never need a final negation). Output ``j`` is
+``(-1)^neg * v[idx] * 2^shift``, or 0 when ``idx == -1``; the bias is already included (it is
+a constant leaf of the column's tree).
+``depth`` is the largest adder depth of any output. ``program_matches`` re-evaluates a program
+symbolically (exact integers) against the weight matrix and bias.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.ops import Op
+from ..ir.types import ZERO, QInterval, TensorType, dyadic
+from ..options import CompileOptions
+from .csd import csd_matrix, csd_value
+from .manager import register_pass
+
+Interval = tuple[int, int, int]  # (lo, hi, f): exact values {k * 2^-f : lo <= k <= hi}
+Term = tuple[int, int, int]  # (operand, shift, sign)
+Key = tuple[int, int, int, int]  # pattern (a, b, shift, sub)
+
+DEFAULT_TYPE = QInterval(-128, 127, 0)  # cost model when the input types are unknown
+DEPTH_SLACK = 2  # default limit = minimal depth + DEPTH_SLACK
+MAX_VARIANTS = 8  # more distinct position signatures than this share one program
+
+# --------------------------------------------------------------------------- interval helpers
+
+
+def _width(lo: int, hi: int) -> int:
+    if lo == 0 and hi == 0:
+        return 0
+    mag = max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0)
+    return mag + (lo < 0)
+
+
+def shift_add_interval(a: Interval, b: Interval, shift: int, sub: bool) -> Interval:
+    """Exact interval of ``a ± b * 2^shift`` (the scalar ``shift_add`` typing rule)."""
+    fb = b[2] - shift
+    f = max(a[2], fb)
+    alo, ahi = a[0] << (f - a[2]), a[1] << (f - a[2])
+    blo, bhi = b[0] << (f - fb), b[1] << (f - fb)
+    if sub:
+        return alo - bhi, ahi - blo, f
+    return alo + blo, ahi + bhi, f
+
+
+def scalar_shift_add_type(a: QInterval, b: QInterval, shift: int, sub: bool) -> TensorType:
+    """The ``shift_add`` typing rule for one scalar, without the tensor machinery (hot in
+    ``lower`` and ``range``; ``hgqc.ir.verify`` cross-checks it against ``OPS``)."""
+    lo, hi, f = shift_add_interval((a.lo, a.hi, a.f), (b.lo, b.hi, b.f), shift, sub)
+    return TensorType((), (ZERO if lo == 0 and hi == 0 else QInterval(lo, hi, f),))
+
+
+def adder_cost(a: Interval, b: Interval, shift: int, sub: bool) -> int:
+    """Bits of the adder computing ``a ± b << shift``: result width minus pass-through low bits."""
+    lo, hi, _ = shift_add_interval(a, b, shift, sub)
+    return max(1, _width(lo, hi) - abs(a[2] - (b[2] - shift)))
+
+
+def _msb(v: Interval, shift: int) -> int:
+    """Position of the top bit of ``v * 2^shift`` (orders terms by magnitude)."""
+    return _width(v[0], v[1]) - v[2] + shift
+
+
+def _ceil_log2(x: int) -> int:
+    return max(0, (x - 1).bit_length())
+
+
+# --------------------------------------------------------------------------- the solver
+
+
+class _Solver:
+    """State of one CSE run: operands (inputs, constants, ops) and the terms of every column."""
+
+    def __init__(self, n_in: int, digits: np.ndarray, n_out: int, bias: Sequence[float] | None, types: Sequence[QInterval]):
+        self.n_in = n_in
+        self.vals: list[Interval] = [(t.lo, t.hi, t.f) for t in types]
+        self.dep: list[int] = [0] * n_in
+        self.ops: list[Key] = []
+        self.memo: dict[Key, int] = {}
+        self.count: dict[int, int] = {}  # patterns involving a new operand
+        self.keys0 = np.zeros(0, dtype=np.int64)  # patterns of the initial terms (sorted) ...
+        self.counts0 = np.zeros(0, dtype=np.int64)  # ... with their counts (vectorised updates)
+        self.pos0: dict[int, int] = {}
+        self.costs: dict[int, int] = {}
+        self.best: dict[int, int] = {}  # pattern -> its live heap entry
+        self.heap: list[int] = []
+        self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
+        self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
+        for i, j, e, s in digits.tolist():
+            self.cols[j][i][e] = s
+            self.where[i].add(j)
+        self.leaf = self._bias_leaves(list(bias) if bias is not None else [0.0] * n_out)
+        self.n_base = n_in + len(self.consts)
+        # Kraft sum (sum of 2^depth over a column's terms; the column needs ceil(log2(.)) levels)
+        # and its number of positive terms (with none, one leaf must be negated: +2^min depth)
+        col, pos = digits[:, 1], digits[:, 3] > 0
+        has_leaf = [t is not None for t in self.leaf]
+        self.dsum = (np.bincount(col, minlength=n_out) + has_leaf).tolist()
+        self.npos = (np.bincount(col[pos], minlength=n_out) + has_leaf).tolist()
+
+    def _bias_leaves(self, bias: list[float]) -> list[Term | None]:
+        """One constant operand per distinct nonzero bias; each column's bias is a leaf term."""
+        index: dict[float, int] = {}
+        for b in bias:
+            if b != 0:
+                index.setdefault(float(b), self.n_in + len(index))
+        self.consts = list(index)
+        for c in self.consts:
+            self.vals.append(_const_interval(c))
+            self.dep.append(0)
+        return [(index[float(b)], 0, 1) if b != 0 else None for b in bias]
+
+    def min_depth(self) -> int:
+        return max((_ceil_log2(w + (self.npos[j] == 0)) for j, w in enumerate(self.dsum) if w), default=0)
+
+    # ------------------------------------------------------------------ operands
+    def new_op(self, a: int, b: int, shift: int, sub: int) -> int:
+        """Operand ``v[a] ± v[b] << shift`` (``a == -1``: the constant 0), reusing an identical op."""
+        key = (a, b, shift, sub)
+        idx = self.memo.get(key)
+        if idx is None:
+            idx = self.n_base + len(self.ops)
+            if idx >= 1 << 20:
+                raise ValueError('cmvm too large for the CSE pattern encoding (2^20 operands)')
+            self.ops.append(key)
+            self.memo[key] = idx
+            va, da = (self.vals[a], self.dep[a]) if a >= 0 else ((0, 0, 0), 0)
+            self.vals.append(shift_add_interval(va, self.vals[b], shift, bool(sub)))
+            self.dep.append(max(da, self.dep[b]) + 1)
+        return idx
+
+    # ------------------------------------------------------------------ pattern search
+    # Patterns are int-encoded (``_enc``) so the heap compares plain ints. The solver keeps the
+    # exact number of pairs forming each pattern that occurs at least twice (decremented as
+    # terms are consumed; a pattern of existing operands never gains pairs, only new operands
+    # form new patterns): in numpy arrays for the patterns of the initial terms (the bulk),
+    # in a dict for the rest. The heap holds (-saving, pattern), ``best`` the current entry.
+
+    def count_of(self, k: int) -> int:
+        i = self.pos0.get(k)
+        return int(self.counts0[i]) if i is not None else self.count.get(k, 0)
+
+    def kill(self, k: int) -> None:
+        i = self.pos0.get(k)
+        if i is not None:
+            self.counts0[i] = 0
+        else:
+            self.count.pop(k, None)
+
+    def uncount(self, gone: np.ndarray) -> None:
+        """One pair fewer for each pattern in ``gone``."""
+        initial = ((gone >> 33) < self.n_base) & (((gone >> 13) & 0xFFFFF) < self.n_base)
+        g0 = gone[initial]
+        if len(self.keys0) and len(g0):
+            pos = np.minimum(np.searchsorted(self.keys0, g0), len(self.keys0) - 1)
+            np.subtract.at(self.counts0, pos[self.keys0[pos] == g0], 1)
+        count = self.count
+        for k in gone[~initial].tolist():
+            c = count.get(k)
+            if c is not None:
+                if c > 2:
+                    count[k] = c - 1
+                else:
+                    del count[k]
+
+    def cost(self, key: int) -> int:
+        c = self.costs.get(key)
+        if c is None:
+            a, b, s, sub = _dec(key)
+            c = self.costs[key] = adder_cost(self.vals[a], self.vals[b], s, bool(sub))
+        return c
+
+    def push(self, key: int, saving: int) -> None:
+        # one int per entry (ints compare faster than tuples): larger saving first, then smaller key
+        self.best[key] = entry = (-saving << _KEY_BITS) | key
+        heapq.heappush(self.heap, entry)
+
+    def initial_counts(self) -> None:
+        """Count every pair of terms in every column (vectorised) and seed the heap."""
+        chunks = []
+        for col in self.cols:
+            terms = sorted((o, e, s) for o, sh in col.items() for e, s in sh.items())
+            if len(terms) < 2:
+                continue
+            t = np.array(terms, dtype=np.int64)
+            i, k = np.triu_indices(len(terms), 1)  # sorted terms: i is the smaller (operand, shift)
+            chunks.append(_enc_np(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2]))
+        if not chunks:
+            return
+        keys, counts = np.unique(np.concatenate(chunks), return_counts=True)
+        keys, counts = keys[counts > 1], counts[counts > 1]
+        costs = _costs_np(self.vals, keys)
+        if costs is not None:
+            self.costs = dict(zip(keys.tolist(), costs.tolist()))
+        self.keys0, self.counts0 = keys, counts.astype(np.int64)
+        self.pos0 = {k: i for i, k in enumerate(keys.tolist())}
+        self.heap = [(-(c - 1) * self.cost(k) << _KEY_BITS) | k for k, c in zip(keys.tolist(), counts.tolist())]
+        self.best = {e & _KEY_MASK: e for e in self.heap}
+        heapq.heapify(self.heap)
+
+    def occurrences(self, key: Key, limit: int) -> list[tuple[int, int, int]]:
+        """Non-overlapping occurrences (column, shift of a, sign of a) allowed by the depth limit."""
+        a, b, s, sub = key
+        da, db = self.dep[a], self.dep[b]
+        dp = max(da, db) + 1
+        grow = (1 << dp) - (1 << da) - (1 << db)
+        cap = 1 << limit
+        cols = self.where[a] & self.where[b] if a != b else self.where[a]
+        out = []
+        for j in sorted(cols):
+            ta, tb = self.cols[j][a], self.cols[j][b]
+            used: set[int] = set()
+            w, npos = self.dsum[j], self.npos[j]
+            for e1 in sorted(ta):
+                e2 = e1 + s
+                if e1 in used or e2 in used or e2 not in tb or (ta[e1] != tb[e2]) != bool(sub):
+                    continue
+                npos -= tb[e2] > 0  # the new term takes a's sign
+                # all-negative column: reserve a negation of (at worst) the new term; need only grows
+                if w + grow + ((1 << dp) if npos == 0 else 0) > cap:
+                    break
+                w += grow
+                out.append((j, e1, ta[e1]))
+                if a == b:
+                    used.update((e1, e2))
+        return out
+
+    def substitute(self, key: Key, occ: list[tuple[int, int, int]]) -> None:
+        """Replace the occurrences by a new operand, keeping the pair counts exact.
+
+        The hot loop of the solver, vectorised per column: the patterns the two consumed terms
+        formed with the column's other terms lose one pair each, and the new term's patterns
+        with them are counted.
+        """
+        a, b, s, sub = key
+        p = self.new_op(a, b, s, sub)
+        fresh = []
+        for j, e1, sign in occ:
+            col = self.cols[j]
+            e2 = e1 + s
+            sb = col[b][e2]
+            self.npos[j] -= sb > 0  # a's and b's terms become one term with a's sign
+            self.dsum[j] += (1 << self.dep[p]) - (1 << self.dep[a]) - (1 << self.dep[b])
+            for o, e in ((a, e1), (b, e2)):
+                del col[o][e]
+                if not col[o]:
+                    del col[o]
+                    self.where[o].discard(j)
+            gone = [np.array([_pair(a, e1, sign, b, e2, sb)], dtype=np.int64)]
+            if col:
+                t = np.array([(o, e, sg) for o, sh in col.items() for e, sg in sh.items()], dtype=np.int64)
+                o, e, sg = t[:, 0], t[:, 1], t[:, 2]
+                gone += [_pairs_np(a, e1, sign, o, e, sg), _pairs_np(b, e2, sb, o, e, sg)]
+                fresh.append(_pairs_np(p, e1, sign, o, e, sg))
+            self.uncount(np.concatenate(gone))
+            col[p][e1] = sign
+            self.where[p].add(j)
+        if fresh:
+            keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
+            for k, c in zip(keys[counts > 1].tolist(), counts[counts > 1].tolist()):
+                self.count[k] = c
+                self.push(k, (c - 1) * self.cost(k))
+        k = _enc(*key)
+        c = self.count_of(k)
+        if c > 1:  # occurrences the depth limit or an overlap kept back stay candidates
+            self.push(k, (c - 1) * self.cost(k))
+
+    def run_cse(self, limit: int) -> None:
+        self.initial_counts()
+        while self.heap:
+            entry = heapq.heappop(self.heap)
+            k = entry & _KEY_MASK
+            if self.best.get(k) != entry:
+                continue  # superseded entry
+            neg = entry >> _KEY_BITS
+            c = self.count_of(k)
+            if c < 2:
+                del self.best[k]
+                continue
+            bound = -(c - 1) * self.cost(k)
+            if bound > neg:  # pairs were consumed since the push: retry with the smaller saving
+                self.push(k, -bound)
+                continue
+            key = _dec(k)
+            occ = self.occurrences(key, limit)
+            if len(occ) < 2:
+                del self.best[k]
+                self.kill(k)  # depth slack only shrinks: blocked for good
+                continue
+            true = -(len(occ) - 1) * self.cost(k)
+            if true > neg:
+                self.push(k, -true)
+                continue
+            del self.best[k]
+            self.substitute(key, occ)
+
+    # ------------------------------------------------------------------ output trees
+    def combine(self, t1: Term, t2: Term) -> Term:
+        """One adder summing two terms; the result is again a term (operand, shift, sign)."""
+        (o1, e1, s1), (o2, e2, s2) = t1, t2
+        if s1 == s2:
+            (o1, e1), (o2, e2) = sorted(((o1, e1), (o2, e2)), key=lambda t: (t[1], t[0]))
+            return self.new_op(o1, o2, e2 - e1, 0), e1, s1
+        if s1 < 0:
+            (o1, e1), (o2, e2) = (o2, e2), (o1, e1)
+        return self.new_op(o1, o2, e2 - e1, 1), e1, 1
+
+    def column_tree(self, j: int) -> Term | None:
+        """Sum the column's terms level by level, pairing terms of similar magnitude."""
+        levels: dict[int, list[Term]] = defaultdict(list)
+        for o, sh in sorted(self.cols[j].items()):
+            for e, s in sorted(sh.items()):
+                levels[self.dep[o]].append((o, e, s))
+        if self.leaf[j] is not None:
+            levels[0].append(self.leaf[j])
+        if not levels:
+            return None
+        if all(t[2] < 0 for ts in levels.values() for t in ts):
+            # an all-negative sum needs one negation; on the shallowest, narrowest leaf it costs
+            # the least depth and the tree result is then positive (no negation at the end)
+            d0 = min(levels)
+            o, e, _ = min(levels[d0], key=lambda t: (_msb(self.vals[t[0]], t[1]), t))
+            levels[d0].remove((o, e, -1))
+            if not levels[d0]:
+                del levels[d0]
+            levels[d0 + 1].append((self.new_op(-1, o, 0, 1), e, 1))
+        d = min(levels)
+        while True:
+            terms = sorted(levels.pop(d, []), key=lambda t: (_msb(self.vals[t[0]], t[1]), t))
+            if not levels and len(terms) == 1:
+                return terms[0]
+            nxt = levels[d + 1]
+            for k in range(0, len(terms) - 1, 2):
+                nxt.append(self.combine(terms[k], terms[k + 1]))
+            if len(terms) % 2:
+                nxt.append(terms[-1])  # waits one level for a partner
+            d += 1
+
+    def program(self) -> dict[str, Any]:
+        outs = [self.column_tree(j) for j in range(len(self.cols))]
+        return _compact(self.n_in, self.consts, self.ops, outs, self.dep)
+
+
+_SHIFT_BIAS = 1 << 11  # relative shifts must lie in [-2048, 2048)
+_KEY_BITS = 53  # a (20 bits) | b (20 bits) | shift (12 bits) | sub (1 bit)
+_KEY_MASK = (1 << _KEY_BITS) - 1
+
+
+def _enc(a: int, b: int, shift: int, sub: int) -> int:
+    if not -_SHIFT_BIAS <= shift < _SHIFT_BIAS:
+        raise ValueError(f'cmvm weights span more than {_SHIFT_BIAS} binary orders of magnitude')
+    return (a << 33) | (b << 13) | ((shift + _SHIFT_BIAS) << 1) | sub
+
+
+def _enc_np(a: np.ndarray, b: np.ndarray, shift: np.ndarray, sub: np.ndarray) -> np.ndarray:
+    if shift.size and (shift.min() < -_SHIFT_BIAS or shift.max() >= _SHIFT_BIAS):
+        raise ValueError(f'cmvm weights span more than {_SHIFT_BIAS} binary orders of magnitude')
+    return (a << 33) | (b << 13) | ((shift + _SHIFT_BIAS) << 1) | sub.astype(np.int64)
+
+
+def _dec(k: int) -> Key:
+    return k >> 33, (k >> 13) & 0xFFFFF, ((k >> 1) & 0xFFF) - _SHIFT_BIAS, k & 1
+
+
+def _bit_length_np(x: np.ndarray) -> np.ndarray:
+    """Exact ``int.bit_length`` of non-negative int64 values."""
+    n = np.zeros(x.shape, dtype=np.int64)
+    for k in (32, 16, 8, 4, 2, 1):
+        big = x >= (1 << k)
+        x = np.where(big, x >> k, x)
+        n += np.where(big, k, 0)
+    return n + (x > 0)
+
+
+def _costs_np(vals: list[Interval], keys: np.ndarray) -> np.ndarray | None:
+    """``adder_cost`` of many patterns at once, or None when int64 could overflow."""
+    lo = np.array([v[0] for v in vals], dtype=object)
+    hi = np.array([v[1] for v in vals], dtype=object)
+    if max((abs(int(v)) for v in np.concatenate([lo, hi])), default=0) >= 1 << 40:
+        return None
+    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
+    fv = np.array([v[2] for v in vals], dtype=np.int64)
+    a, b = keys >> 33, (keys >> 13) & 0xFFFFF
+    s, sub = ((keys >> 1) & 0xFFF) - _SHIFT_BIAS, (keys & 1).astype(bool)
+    fa, fb = fv[a], fv[b] - s
+    f = np.maximum(fa, fb)
+    if (f - np.minimum(fa, fb)).max(initial=0) > 20:
+        return None
+    alo, ahi = lo[a] << (f - fa), hi[a] << (f - fa)
+    blo, bhi = lo[b] << (f - fb), hi[b] << (f - fb)
+    rlo = np.where(sub, alo - bhi, alo + blo)
+    rhi = np.where(sub, ahi - blo, ahi + bhi)
+    neg = rlo < 0
+    mag = np.maximum(_bit_length_np(np.maximum(rhi, 0)), _bit_length_np(np.where(neg, -rlo - 1, 0)))
+    width = np.where((rlo == 0) & (rhi == 0), 0, mag + neg)
+    return np.maximum(1, width - np.abs(fa - fb))
+
+
+def _pairs_np(x: int, ex: int, sx: int, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """Encoded patterns of one term with many (vectorised ``_pair``)."""
+    first = (x < o) | ((x == o) & (ex < e))
+    lo_op, hi_op = np.where(first, x, o), np.where(first, o, x)
+    shift = np.where(first, e - ex, ex - e)
+    return (lo_op << 33) | (hi_op << 13) | ((shift + _SHIFT_BIAS) << 1) | (sg != sx)
+
+
+def _pair(o1: int, e1: int, s1: int, o2: int, e2: int, s2: int) -> int:
+    """Encoded pattern of two terms (the smaller (operand, shift) is ``a``)."""
+    if (o1, e1) > (o2, e2):
+        o1, e1, o2, e2 = o2, e2, o1, e1
+    return _enc(o1, o2, e2 - e1, int(s1 != s2))
+
+
+def _const_interval(c: float) -> Interval:
+    q = QInterval.const(c)
+    return q.lo, q.hi, q.f
+
+
+def _compact(n_in: int, consts: list[float], ops: list, outs: list[Term | None], dep: list[int]) -> dict[str, Any]:
+    """Drop ops no output reaches and renumber, so the program is minimal and canonical."""
+    base = n_in + len(consts)
+    live = [False] * len(ops)
+    stack = [t[0] for t in outs if t is not None]
+    while stack:
+        o = stack.pop()
+        if o >= base and not live[o - base]:
+            live[o - base] = True
+            stack.extend(ops[o - base][:2])
+    remap = list(range(base))
+    new_ops = []
+    for k, (a, b, s, sub) in enumerate(ops):
+        remap.append(base + len(new_ops) if live[k] else -1)
+        if live[k]:
+            new_ops.append([remap[a] if a >= 0 else -1, remap[b], int(s), int(sub)])
+    outputs = [[-1, 0, 0] if t is None else [remap[t[0]], int(t[1]), int(t[2] < 0)] for t in outs]
+    depth = max((dep[t[0]] for t in outs if t is not None), default=0)
+    return {'n_in': n_in, 'consts': [float(c) for c in consts], 'ops': new_ops, 'outputs': outputs, 'depth': depth}
+
+
+def _digits_of(node_attrs: dict[str, Any]) -> np.ndarray:
+    """The node's ``csd`` attr, or fresh digits when it is missing or stale."""
+    w = np.asarray(node_attrs['weights'], dtype=np.float64)
+    d = node_attrs.get('csd')
+    if d is not None:
+        d = np.asarray(d, dtype=np.int64).reshape(-1, 4)
+        if np.array_equal(csd_value(d, w.shape), w):
+            return d
+    return csd_matrix(w)
+
+
+def solve(
+    weights: np.ndarray,
+    bias: Sequence[float] | None = None,
+    types: Sequence[QInterval] | None = None,
+    max_depth: int | None = None,
+    share: bool = True,
+    digits: np.ndarray | None = None,
+) -> dict[str, Any]:
+    """One program variant for ``x @ weights + bias`` (see the module docstring).
+
+    ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
+    skips CSE and only builds the balanced adder trees (a plain CSD expansion).
+    """
+    w = np.asarray(weights, dtype=np.float64)
+    n_in, n_out = w.shape
+    if types is None:
+        types = [DEFAULT_TYPE] * n_in
+    if digits is None:
+        digits = csd_matrix(w)
+    s = _Solver(n_in, digits, n_out, None if bias is None else [float(b) for b in np.ravel(bias)], types)
+    limit = s.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, s.min_depth())
+    if share:
+        s.run_cse(limit)
+    return s.program()
+
+
+# --------------------------------------------------------------------------- checking
+
+
+def _vec(n: int, i: int | None, m: int, e: int) -> tuple[np.ndarray, int]:
+    v = np.zeros(n + 1, dtype=object)
+    v[n if i is None else i] = m
+    return v, e
+
+
+def _add(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int], sign: int) -> tuple[np.ndarray, int]:
+    (vx, ex), (vy, ey) = x, y
+    e = min(ex, ey)
+    return (vx << (ex - e)) + sign * (vy << (ey - e)), e
+
+
+def _same(x: tuple[np.ndarray, int], y: tuple[np.ndarray, int]) -> bool:
+    d = _add(x, y, -1)[0]
+    return not any(d)
+
+
+def variant_matches(weights: np.ndarray, variant: dict[str, Any], bias: Sequence[float] | None = None) -> bool:
+    """Symbolic exact check: each output of the program equals ``W[:, j] . x + b[j]``."""
+    w = np.asarray(weights, dtype=np.float64)
+    n_in, n_out = w.shape
+    try:
+        if variant['n_in'] != n_in or len(variant['outputs']) != n_out:
+            return False
+        vals = [_vec(n_in, i, 1, 0) for i in range(n_in)]
+        vals += [_vec(n_in, None, *dyadic(c)) for c in variant['consts']]
+        zero = _vec(n_in, None, 0, 0)
+        for a, b, s, sub in variant['ops']:
+            if not (-1 <= a < len(vals) and 0 <= b < len(vals)):
+                return False
+            vb, eb = vals[b]
+            vals.append(_add(vals[a] if a >= 0 else zero, (vb, eb + s), -1 if sub else 1))
+        for j, (idx, s, neg) in enumerate(variant['outputs']):
+            want = [dyadic(float(v)) for v in w[:, j]] + [dyadic(float(bias[j])) if bias is not None else (0, 0)]
+            e0 = min(e for _, e in want)
+            target = (np.array([m << (e - e0) for m, e in want], dtype=object), e0)
+            if idx == -1:
+                got = _vec(n_in, None, 0, 0)
+            elif 0 <= idx < len(vals):
+                v, e = vals[idx]
+                got = ((-v if neg else v), e + s)
+            else:
+                return False
+            if not _same(got, target):
+                return False
+    except (KeyError, TypeError, ValueError, IndexError):
+        return False
+    return True
+
+
+def program_matches(weights: np.ndarray, program: dict[str, Any], bias: Sequence[float] | None = None) -> bool:
+    """Whether a program (one variant, or the cmvm attr with all variants) computes ``x @ W + b``."""
+    if 'variants' not in program:
+        return variant_matches(weights, program, bias)
+    return all(variant_matches(weights, v, bias) for v in program['variants'])
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+def position_types(node: Node) -> list[tuple[QInterval, ...]]:
+    """Input element types of each position (leading index) of a cmvm."""
+    t = node.inputs[0].type
+    n_in = t.shape[-1]
+    return [t.elems[p * n_in : (p + 1) * n_in] for p in range(t.size // n_in if n_in else 1)]
+
+
+def _hull(types: list[tuple[QInterval, ...]]) -> tuple[QInterval, ...]:
+    """Per-row union of several positions' types (one shared cost model)."""
+    out = []
+    for col in zip(*types):
+        f = max(t.f for t in col)
+        lo = min(t.lo << (f - t.f) for t in col)
+        hi = max(t.hi << (f - t.f) for t in col)
+        out.append(QInterval(lo, hi, f))
+    return tuple(out)
+
+
+def _signature(types: tuple[QInterval, ...]) -> tuple[tuple[int, int, bool], ...]:
+    return tuple((t.width, t.f, t.signed) for t in types)
+
+
+def cmvm_program(node: Node, max_depth: int | None, share: bool = True, max_variants: int = MAX_VARIANTS) -> dict[str, Any]:
+    """The ``program`` attr of a cmvm node: one solve per distinct position type signature."""
+    w = np.asarray(node.attrs['weights'], dtype=np.float64)
+    bias = node.attrs.get('bias')
+    digits = _digits_of(node.attrs)
+    pos = position_types(node)
+    sigs: dict[Any, int] = {}
+    select = [sigs.setdefault(_signature(t), len(sigs)) for t in pos]
+    if len(sigs) > max_variants:
+        reps = [_hull(pos)]
+        select = [0] * len(pos)
+    else:
+        first = {v: p for p, v in reversed(list(enumerate(select)))}
+        reps = [pos[first[v]] for v in range(len(sigs))]
+    variants = [solve(w, bias, r, max_depth, share, digits) for r in reps]
+    return {'variants': variants, 'select': select}
+
+
+@register_pass('cse')
+def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
+    max_variants = int(options.extra.get('cse.max_variants', MAX_VARIANTS))
+    for n in graph.nodes.values():
+        if n.op is Op.CMVM:
+            n.attrs['program'] = cmvm_program(n, options.max_adder_depth, True, max_variants)
+    return graph
+
+
+def program_depth(program: dict[str, Any]) -> int:
+    return max((v['depth'] for v in program['variants']), default=0)
+
+
+def minimal_depth(weights: np.ndarray, bias: Sequence[float] | None = None) -> int:
+    """``ceil(log2(max terms per column))``, counting a nonzero bias as one term and the negation
+    an all-negative column needs as one more leaf."""
+    w = np.asarray(weights, dtype=np.float64)
+    b = None if bias is None else [float(v) for v in np.ravel(bias)]
+    return _Solver(w.shape[0], csd_matrix(w), w.shape[1], b, [DEFAULT_TYPE] * w.shape[0]).min_depth()
+
+
+__all__ = [
+    'adder_cost',
+    'cmvm_program',
+    'minimal_depth',
+    'program_depth',
+    'program_matches',
+    'shift_add_interval',
+    'solve',
+    'variant_matches',
+]

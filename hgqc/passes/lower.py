@@ -1,0 +1,230 @@
+"""``lower``: tensor level -> adder level (design.md, "One op set, two levels").
+
+Conventions of the lowered graph:
+
+* every graph input stays one tensor ``input`` node; a scalar is taken from it by a
+  ``gather`` of shape ``()`` (``index`` = the flat element), created only for elements used;
+* every other non-wiring node is a scalar (shape ``()``): elementwise tensor ops become one
+  scalar op per element (``quantize`` gets 0-d ``k``/``i``/``f`` arrays), a ``cmvm`` becomes
+  ``shift_add`` nodes following its ``program`` attr (see ``hgqc.passes.cse``; without one, a
+  plain CSD expansion summed by balanced adder trees), with its bias a scalar ``const`` added
+  once inside the tree;
+* a tensor-level ``gather`` only renames scalars (no nodes); constants are scalar ``const``
+  nodes (one per distinct value); zero elements are dropped where possible (``x + 0 -> x``);
+* a shift or negation that cannot be merged into an adder is ``shift_add(const 0, x, shift,
+  sub)``: with ``sub == False`` it is pure wiring (``hgqc.passes.pipeline.node_delay`` is 0);
+* every graph output is ONE ``gather`` over the scalars of its elements (``-1`` = constant 0),
+  with the output's shape;
+* node names keep provenance: ``layer[i,j]`` for element ``(i, j)`` of a layer's result,
+  ``layer/p/k`` for op ``k`` of a cmvm program at position ``p``.
+
+``adder_depth`` and ``count_adders`` measure a graph at either level.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ..ir.graph import Graph, Node
+from ..ir.ops import Op
+from ..ir.types import ZERO, TensorType
+from ..options import CompileOptions
+from .cse import cmvm_program, program_matches, scalar_shift_add_type
+from .manager import register_pass
+from .pipeline import arrival_times, node_delay
+
+# A scalar reference: a scalar node of the new graph, a not yet materialised input element
+# ('in', input node, flat index) or constant ('c', value), or None for the constant 0.
+Lazy = tuple[Any, ...]
+Ref = Node | Lazy | None
+Scaled = tuple[Ref, int, int]  # sign * ref * 2^shift (ref is never None)
+
+ELEMENTWISE = frozenset({Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.MAX, Op.MIN, Op.SHIFT_ADD, Op.REG})
+
+
+def _elem_name(name: str, shape: tuple[int, ...], k: int) -> str:
+    idx = np.unravel_index(k, shape) if shape else ()
+    return f'{name}[{",".join(str(int(i)) for i in idx)}]'
+
+
+class _Lowerer:
+    def __init__(self, graph: Graph, options: CompileOptions):
+        self.src = graph
+        self.options = options
+        self.g = Graph(graph.name)
+        self.g.input_quant = dict(graph.input_quant)
+        self.g.meta = dict(graph.meta)
+        self.refs: dict[Node, list[Ref]] = {}
+        self.lazy: dict[Lazy, Node] = {}
+        self.zero_node: Node | None = None
+        self.inputs: dict[Node, Node] = {}  # old input -> new input
+
+    # ------------------------------------------------------------------ scalar references
+    def node(self, r: Ref) -> Node:
+        """Materialise a reference as a scalar node (input gathers and consts are shared)."""
+        if isinstance(r, Node):
+            return r
+        if r is None:
+            return self.zero()
+        n = self.lazy.get(r)
+        if n is None:
+            if r[0] == 'in':
+                src, k = r[1], r[2]
+                t = TensorType((), (src.type.elems[k],))
+                n = self.g.add(Op.GATHER, [src], {'index': np.array(k, dtype=np.int64)}, t, _elem_name(src.name, src.shape, k))
+            else:
+                n = self.g.add(Op.CONST, (), {'value': np.array(r[1], dtype=np.float64)}, name=f'const:{r[1]!r}')
+            self.lazy[r] = n
+        return n
+
+    def zero(self) -> Node:
+        if self.zero_node is None:
+            self.zero_node = self.g.add(Op.CONST, (), {'value': np.array(0.0)}, TensorType((), (ZERO,)), 'const:0')
+        return self.zero_node
+
+    def scalar(self, op: Op, ins: list[Ref], attrs: dict[str, Any], name: str) -> Node:
+        return self.g.add(op, [self.node(r) for r in ins], attrs, name=name)
+
+    def shift_add(self, a: Node, b: Node, shift: int, sub: bool, name: str) -> Node:
+        t = scalar_shift_add_type(a.type.elems[0], b.type.elems[0], shift, sub)
+        return self.g.add(Op.SHIFT_ADD, [a, b], {'shift': int(shift), 'sub': bool(sub)}, t, name)
+
+    def combine(self, t1: Scaled | None, t2: Scaled | None, shift: int, sub: bool, name: str) -> Scaled | None:
+        """``t1 ± t2 * 2^shift`` with one adder (none if either is 0), as a scaled reference."""
+        if t2 is None:
+            return t1
+        t2 = (t2[0], t2[1] + shift, -t2[2] if sub else t2[2])
+        if t1 is None:
+            return t2
+        (r1, e1, g1), (r2, e2, g2) = t1, t2
+        if g1 == g2:
+            if e2 < e1:
+                (r1, e1), (r2, e2) = (r2, e2), (r1, e1)
+            return self.shift_add(self.node(r1), self.node(r2), e2 - e1, False, name), e1, g1
+        if g1 < 0:
+            (r1, e1), (r2, e2) = (r2, e2), (r1, e1)
+        return self.shift_add(self.node(r1), self.node(r2), e2 - e1, True, name), e1, 1
+
+    def settle(self, t: Scaled | None, name: str) -> Ref:
+        """A scaled reference as a plain one (a wiring shift or a negation when needed)."""
+        if t is None:
+            return None
+        r, e, g = t
+        if e == 0 and g > 0:
+            return r
+        return self.shift_add(self.zero(), self.node(r), e, g < 0, name)
+
+    # ------------------------------------------------------------------ ops
+    def lower_node(self, n: Node) -> list[Ref]:
+        op = n.op
+        if op is Op.INPUT:
+            v = self.inputs[n] = self.g.add_input(n.name, n.type)
+            return [('in', v, k) for k in range(n.type.size)]
+        if op is Op.CONST:
+            vals = np.asarray(n.attrs['value'], dtype=np.float64).ravel()
+            return [('c', float(v)) if v != 0 else None for v in vals]
+        ins = [self.refs[i] for i in n.inputs]
+        if op is Op.GATHER:
+            flat = [r for refs in ins for r in refs]
+            return [flat[k] if k >= 0 else None for k in np.asarray(n.attrs['index']).ravel().tolist()]
+        if op is Op.CMVM:
+            return self.cmvm(n, ins[0])
+        if op in ELEMENTWISE:
+            return [self.elementwise(n, k, [r[k] for r in ins]) for k in range(n.type.size)]
+        raise NotImplementedError(f'lower: no lowering for {op.value}')
+
+    def elementwise(self, n: Node, k: int, xs: list[Ref]) -> Ref:
+        op, name = n.op, _elem_name(n.name, n.shape, k)
+        if op in (Op.QUANTIZE, Op.RELU, Op.NEG, Op.REG) and xs[0] is None:
+            return None  # each maps 0 to 0
+        if op is Op.MUL and (xs[0] is None or xs[1] is None):
+            return None
+        if op in (Op.ADD, Op.SUB, Op.SHIFT_ADD) and xs[1] is None:
+            return xs[0]
+        if op is Op.ADD and xs[0] is None:
+            return xs[1]
+        attrs = dict(n.attrs)
+        if op is Op.QUANTIZE:
+            for key in ('k', 'i', 'f'):
+                attrs[key] = np.array(np.broadcast_to(np.asarray(n.attrs[key]), n.shape).flat[k], dtype=np.int64)
+        if op is Op.SHIFT_ADD:
+            a = (xs[0], 0, 1) if xs[0] is not None else None
+            return self.settle(self.combine(a, (xs[1], 0, 1), int(attrs['shift']), bool(attrs['sub']), name), name)
+        return self.scalar(op, xs, attrs, name)
+
+    def cmvm(self, n: Node, xs: list[Ref]) -> list[Ref]:
+        w, bias = n.attrs['weights'], n.attrs.get('bias')
+        prog = n.attrs.get('program')
+        if prog is None:
+            prog = cmvm_program(n, self.options.max_adder_depth, share=False)
+        else:
+            if 'variants' not in prog:  # a single variant for every position
+                prog = {'variants': [prog], 'select': [0] * (n.type.size // max(1, n.shape[-1]))}
+            if not program_matches(w, prog, bias):  # a pass changed the weights but kept the program
+                raise ValueError(f'cmvm "{n.name}": its program does not compute its weights (stale "program" attr)')
+        n_in, n_out = np.shape(w)
+        n_pos = len(xs) // n_in if n_in else int(np.prod(n.shape[:-1], dtype=np.int64))
+        out: list[Ref] = []
+        for p in range(n_pos):
+            v = prog['variants'][prog['select'][p]]
+            tag = f'{n.name}/{p}' if n_pos > 1 else n.name
+            out += self.run_program(v, xs[p * n_in : (p + 1) * n_in], tag, n, p * n_out)
+        return out
+
+    def run_program(self, prog: dict[str, Any], xs: list[Ref], tag: str, n: Node, base: int) -> list[Ref]:
+        vals: list[Scaled | None] = [(x, 0, 1) if x is not None else None for x in xs]
+        vals += [(('c', float(c)), 0, 1) for c in prog['consts']]
+        for k, (a, b, s, sub) in enumerate(prog['ops']):
+            vals.append(self.combine(vals[a] if a >= 0 else None, vals[b], s, bool(sub), f'{tag}/{k}'))
+        out: list[Ref] = []
+        for j, (idx, s, neg) in enumerate(prog['outputs']):
+            t = vals[idx] if idx >= 0 else None
+            if t is not None:
+                t = (t[0], t[1] + s, -t[2] if neg else t[2])
+            out.append(self.settle(t, _elem_name(n.name, n.shape, base + j)))
+        return out
+
+    # ------------------------------------------------------------------ graph
+    def output(self, name: str, v: Node) -> Node:
+        refs = self.refs[v]
+        nodes: dict[Node, int] = {}
+        index = []
+        for r in refs:
+            if r is None:
+                index.append(-1)
+            else:
+                index.append(nodes.setdefault(self.node(r), len(nodes)))
+        operands = list(nodes) or [self.zero()]
+        attrs = {'index': np.array(index, dtype=np.int64).reshape(v.shape)}
+        return self.g.add(Op.GATHER, operands, attrs, name=name)
+
+    def run(self) -> Graph:
+        for n in self.src.nodes.values():
+            self.refs[n] = self.lower_node(n)
+        self.g.inputs = [self.inputs[i] for i in self.src.inputs]
+        for name, v in self.src.outputs:
+            self.g.add_output(name, self.output(name, v))
+        return self.g
+
+
+@register_pass('lower')
+def lower_pass(graph: Graph, options: CompileOptions) -> Graph:
+    return _Lowerer(graph, options).run()
+
+
+# --------------------------------------------------------------------------- metrics
+
+ADDER_OPS = frozenset({Op.SHIFT_ADD, Op.ADD, Op.SUB, Op.NEG})
+
+
+def adder_depth(graph: Graph) -> int:
+    """Longest input-to-output path in adder levels (``hgqc.passes.pipeline.node_delay``)."""
+    t = arrival_times(graph)
+    return max((t[v] for v in graph.output_nodes()), default=0)
+
+
+def count_adders(graph: Graph) -> int:
+    """Adders/subtractors (add, sub, neg, shift_add; per element) excluding pure-wiring shifts."""
+    return sum(n.type.size for n in graph.nodes.values() if n.op in ADDER_OPS and node_delay(n) > 0)

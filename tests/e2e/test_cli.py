@@ -1,0 +1,106 @@
+"""The hgqc command end to end on the bundled example, and its errors (one line, nothing half-written)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hgqc.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / 'examples' / 'jsc_example.keras'
+
+
+@pytest.fixture(scope='module')
+def project_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp('cli') / 'proj'
+    assert main([str(EXAMPLE), '-o', str(out), '--latency-cutoff', '3']) == 0
+    return out
+
+
+@pytest.fixture(scope='module')
+def example_io(tmp_path_factory):
+    d = tmp_path_factory.mktemp('io')
+    x, y = d / 'x.npy', d / 'y.npy'
+    subprocess.run([sys.executable, str(ROOT / 'examples' / 'make_inputs.py'), str(EXAMPLE), str(x), str(y), '3000'], check=True)
+    return x, y
+
+
+def test_project_layout(project_dir):
+    for rel in ('src/model.v', 'model.hgqir', 'metadata.json', 'report.txt'):
+        assert (project_dir / rel).is_file(), rel
+    assert not [p for p in project_dir.parent.iterdir() if '.tmp-' in p.name]
+
+
+def test_run_equals_keras(project_dir, example_io, tmp_path):
+    x, y = example_io
+    out = tmp_path / 'out.npy'
+    assert main(['run', str(project_dir), '--inputs', str(x), '--out', str(out)]) == 0
+    assert np.array_equal(np.load(out), np.load(y))
+
+
+def test_verify_prints_zero_mismatches(project_dir, example_io, capsys):
+    x, y = example_io
+    assert main(['verify', str(project_dir), '--inputs', str(x), '--expect', str(y)]) == 0
+    text = capsys.readouterr().out
+    assert 'mismatches: 0 / 3000' in text
+
+
+def test_report(project_dir, capsys):
+    assert main(['report', str(project_dir)]) == 0
+    text = capsys.readouterr().out
+    assert 'adders' in text and 'pipeline stages' in text
+
+
+def test_refuses_non_empty_output_without_force(project_dir, capsys):
+    before = sorted(p.name for p in project_dir.iterdir())
+    assert main([str(EXAMPLE), '-o', str(project_dir)]) == 1
+    err = capsys.readouterr().err
+    assert 'not empty' in err and '--force' in err and 'Traceback' not in err
+    assert sorted(p.name for p in project_dir.iterdir()) == before
+
+
+def test_force_replaces(tmp_path):
+    out = tmp_path / 'p'
+    out.mkdir()
+    (out / 'stale.txt').write_text('x')
+    assert main([str(EXAMPLE), '-o', str(out), '--force']) == 0
+    assert not (out / 'stale.txt').exists() and (out / 'src' / 'model.v').is_file()
+
+
+@pytest.mark.parametrize('kind', ['missing', 'corrupt', 'wrong_suffix'])
+def test_bad_model_files(tmp_path, capsys, kind):
+    path = {'missing': tmp_path / 'nope.keras', 'corrupt': tmp_path / 'bad.keras', 'wrong_suffix': tmp_path / 'm.txt'}[kind]
+    if kind != 'missing':
+        path.write_bytes(os.urandom(256))
+    out = tmp_path / 'out'
+    assert main([str(path), '-o', str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('hgqc: error:') and err.count('\n') == 1
+    assert not out.exists()
+
+
+def test_top_name_validated(tmp_path, capsys):
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--top', 'my-top']) == 1
+    assert 'top name' in capsys.readouterr().err
+
+
+def test_custom_top_name(tmp_path):
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--top', 'trigger_nn']) == 0
+    text = (tmp_path / 'o' / 'src' / 'trigger_nn.v').read_text()
+    assert 'module trigger_nn' in text
+
+
+def test_run_on_non_project(tmp_path, capsys):
+    assert main(['run', str(tmp_path), '--inputs', 'x.npy', '--out', 'y.npy']) == 1
+    assert 'not an hgqc project' in capsys.readouterr().err
+
+
+def test_console_script_installed():
+    r = subprocess.run(['hgqc', '--help'], capture_output=True, text=True)
+    assert r.returncode == 0 and 'latency-cutoff' in r.stdout

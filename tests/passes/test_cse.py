@@ -1,0 +1,167 @@
+"""CSD digits, the CSE adder programs: exactness, depth limit, determinism, cost model."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph
+from hgqc.passes import CompileOptions, PassError, PassManager, program_matches
+from hgqc.passes.csd import csd_digits, csd_matrix, csd_value
+from hgqc.passes.cse import cmvm_program, minimal_depth, solve
+
+from .graphs import dyadic_matrix, mlp, run_checked, weight_matrices
+
+# --------------------------------------------------------------------------- csd
+
+
+@given(st.integers(-(2**20), 2**20), st.integers(-8, 8))
+def test_csd_digits_exact_and_minimal(m, e):
+    v = float(np.ldexp(m, e))
+    digits = csd_digits(v)
+    assert sum(s * 2.0**x for x, s in digits) == v
+    exps = [x for x, _ in digits]
+    assert all(b - a >= 2 for a, b in zip(exps, exps[1:]))  # non-adjacent form => minimal
+    assert all(s in (-1, 1) for _, s in digits)
+
+
+def test_csd_matrix_layout():
+    w = np.array([[3.0, 0.0], [-0.5, 7.0]])
+    d = csd_matrix(w)
+    assert d.shape[1] == 4 and d.dtype == np.int64
+    assert d[:, 1].tolist() == sorted(d[:, 1].tolist())  # grouped by column
+    np.testing.assert_array_equal(csd_value(d, w.shape), w)
+    assert len(d[d[:, 1] == 1]) == 2  # 7 = 8 - 1
+
+
+def test_csd_pass_attr_round_trips():
+    g = run_checked(mlp(), ['csd'])
+    for n in g:
+        if n.op is Op.CMVM:
+            np.testing.assert_array_equal(csd_value(n.attrs['csd'], n.attrs['weights'].shape), n.attrs['weights'])
+    assert print_graph(parse_graph(print_graph(g))) == print_graph(g)
+
+
+# --------------------------------------------------------------------------- programs
+
+
+@settings(max_examples=60)
+@given(weight_matrices(), st.booleans())
+def test_program_matches_random_matrices(wb, share):
+    w, b = wb
+    prog = solve(w, b, share=share)
+    assert program_matches(w, prog, b)
+    if share:
+        assert len(prog['ops']) <= len(solve(w, b, share=False)['ops'])
+
+
+@settings(max_examples=30)
+@given(weight_matrices())
+def test_program_matches_rejects_wrong_programs(wb):
+    w, b = wb
+    prog = solve(w, b)
+    bad_w = w.copy()
+    bad_w[0, 0] += 0.5
+    assert not program_matches(bad_w, prog, b)
+    if prog['ops']:
+        broken = copy.deepcopy(prog)
+        broken['ops'][0][3] ^= 1
+        assert not program_matches(w, broken, b) or not any(prog['outputs'][j][0] >= 0 for j in range(w.shape[1]))
+    if b is not None and np.any(b):
+        assert not program_matches(w, prog, None)
+
+
+@settings(max_examples=60)
+@given(weight_matrices(max_in=9, max_out=9), st.one_of(st.none(), st.integers(0, 6)))
+def test_depth_limit_honoured(wb, limit):
+    w, b = wb
+    floor = minimal_depth(w, b)
+    prog = solve(w, b, max_depth=limit)
+    bound = floor + 2 if limit is None else max(limit, floor)
+    assert prog['depth'] <= bound
+    assert program_matches(w, prog, b)
+
+
+def test_minimal_depth_examples():
+    assert minimal_depth(np.array([[2.0]])) == 0  # a shift
+    assert minimal_depth(np.array([[-1.0]])) == 1  # a negation
+    assert minimal_depth(np.array([[1.0], [1.0], [1.0], [1.0]])) == 2
+    assert minimal_depth(np.array([[1.0], [1.0]]), np.array([0.5])) == 2  # bias is one more term
+    assert minimal_depth(np.zeros((3, 2))) == 0
+
+
+def test_cse_shares_common_patterns():
+    # every column contains x0 + x1 + x2: two adders total suffice with sharing
+    w = np.ones((3, 8))
+    prog = solve(w)
+    assert len(prog['ops']) == 2
+    assert len(solve(w, share=False)['ops']) == 2  # identical trees are merged anyway
+    w2 = np.array([[1.0, 1.0, 1.0, 3.0], [1.0, 1.0, -1.0, 6.0], [2.0, -2.0, 1.0, 1.0]])
+    shared, naive = solve(w2), solve(w2, share=False)
+    assert program_matches(w2, shared) and len(shared['ops']) < len(naive['ops'])
+
+
+def test_cost_prefers_wide_adders():
+    # columns 0 and 1 both hold x0 + x1 + x2: all three pairs occur twice, so the adder width
+    # (from the input types) decides which pair is shared first
+    w = np.ones((3, 2))
+    wide, narrow = QInterval(-(2**15), 2**15 - 1, 0), QInterval(0, 3, 0)
+    assert solve(w, types=[narrow, narrow, narrow])['ops'][0][:2] == [0, 1]  # tie: smallest pattern
+    assert solve(w, types=[narrow, narrow, wide])['ops'][0][:2] == [0, 2]  # the 2-bit pair waits
+
+
+def test_deterministic_programs():
+    rng = np.random.default_rng(5)
+    w = dyadic_matrix(rng, (16, 12), bits=6, zeros=0.3)
+    b = np.ldexp(rng.integers(-8, 8, 12).astype(np.float64), -2)
+    assert solve(w, b) == solve(w.copy(), b.copy())
+
+
+def test_deterministic_printed_ir():
+    opts = CompileOptions(latency_cutoff=2)
+    a = print_graph(PassManager(options=opts).run(mlp(3, 12, 10, 5)))
+    b = print_graph(PassManager(options=opts).run(mlp(3, 12, 10, 5)))
+    assert a == b
+
+
+def test_positions_get_variants_per_type_signature():
+    g = Graph()
+    wide, narrow = QInterval(-128, 127, 2), QInterval(0, 3, 0)
+    x = g.add_input('x', TensorType((3, 2), (wide, wide, narrow, narrow, wide, wide)))
+    w = np.array([[1.0, 3.0], [-1.5, 0.25]])
+    n = g.add(Op.CMVM, [x], {'weights': w, 'bias': np.array([0.5, 0.0])}, name='conv')
+    g.add_output('y', n)
+    prog = cmvm_program(n, None)
+    assert prog['select'] == [0, 1, 0] and len(prog['variants']) == 2
+    assert program_matches(w, prog, np.array([0.5, 0.0]))
+    one = cmvm_program(n, None, max_variants=1)  # too many signatures: one shared program
+    assert one['select'] == [0, 0, 0] and len(one['variants']) == 1
+    run_checked(g, ['csd', 'cse', 'lower', 'range', 'prune'])
+
+
+def test_cse_pass_stores_programs_and_keeps_semantics():
+    g = run_checked(mlp(1, 10, 8, 4), ['range', 'prune', 'csd', 'cse'], max_adder_depth=3)
+    progs = [(n.attrs['weights'], n.attrs['bias'], n.attrs['program']) for n in g if n.op is Op.CMVM]
+    assert len(progs) == 2
+    for w, b, p in progs:
+        assert program_matches(w, p, b)
+        assert all(v['depth'] <= max(3, minimal_depth(w, b)) for v in p['variants'])
+    assert print_graph(parse_graph(print_graph(g))) == print_graph(g)  # programs are JSON
+
+
+def test_stale_attrs_are_never_used():
+    g = mlp(8)
+    run_checked(g, ['csd', 'cse'])
+    (d1, _) = [n for n in g if n.op is Op.CMVM]
+    w = d1.attrs['weights'].copy()
+    w[0, 0] = 0.375 if w[0, 0] != 0.375 else 0.5
+    d1.attrs['weights'] = w  # a careless pass changed the weights, keeping csd and program
+    with pytest.raises(PassError, match='stale'):
+        PassManager(['lower']).run(g)
+    out = PassManager(['cse']).run(g)  # cse ignores the stale csd digits
+    assert program_matches(w, d1.attrs['program'], d1.attrs['bias'])
+    assert out is g
