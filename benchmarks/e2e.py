@@ -39,8 +39,13 @@ def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool) -> d
     from hgqc.passes import adder_depth, count_adders
 
     secs, project = _median_time(lambda: hgqc.compile(model, latency_cutoff=cutoff), repeat)
-    row = {'tool': 'hgqc', 'compile_s': secs, 'adders': count_adders(project.graph), 'depth': adder_depth(project.graph),
-           'latency': project.metadata['latency']}
+    row = {
+        'tool': 'hgqc',
+        'compile_s': secs,
+        'adders': count_adders(project.graph),
+        'depth': adder_depth(project.graph),
+        'latency': project.metadata['latency'],
+    }
     x = np.random.default_rng(0).normal(0, 1, (20000,) + tuple(model.inputs[0].shape[1:])).astype(np.float32)
     t, _ = _median_time(lambda: project.predict(x), 3)
     row['interp_samples_s'] = x.shape[0] / t

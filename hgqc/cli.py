@@ -59,7 +59,7 @@ def _load_inputs(path: str, project) -> list[np.ndarray]:
     names = [n.name for n in project.graph.inputs]
     if isinstance(data, np.ndarray):
         if len(names) != 1:
-            raise ValueError(f"the model has {len(names)} inputs ({', '.join(names)}); pass an .npz with one array each")
+            raise ValueError(f'the model has {len(names)} inputs ({", ".join(names)}); pass an .npz with one array each')
         return [data]
     missing = [n for n in names if n not in data.files]
     if missing:

@@ -142,5 +142,5 @@ def base_metadata(graph: Graph, target: str, top: str, files: dict[str, str], op
         'files': sorted(files),
         'options': options,
         'packing': 'row-major elements, element 0 at the least significant bits, each element its own width '
-        '(two\'s complement when signed); value = integer * 2^-f',
+        "(two's complement when signed); value = integer * 2^-f",
     }

@@ -40,6 +40,8 @@ def test_hostile_names_compile_lint_and_simulate(tmp_path):
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
     if shutil.which('verilator') is None:
         pytest.fail('verilator is required (apt-get install verilator)')
-    r = subprocess.run(['verilator', '--lint-only', '-Wall', str(tmp_path / 'p' / 'src' / 'model.v')], capture_output=True, text=True)
+    r = subprocess.run(
+        ['verilator', '--lint-only', '-Wall', str(tmp_path / 'p' / 'src' / 'model.v')], capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stderr
     assert project.verify(x, simulator='verilator', workdir=tmp_path / 'sim').mismatches == 0

@@ -14,8 +14,13 @@ def _sample_graph(seed: int) -> Graph:
     q = g.add(
         Op.QUANTIZE,
         [x],
-        {'k': rng.integers(0, 2, (2, 4)), 'i': rng.integers(0, 4, (2, 4)), 'f': rng.integers(0, 4, (2, 4)),
-         'round': Round.RND, 'overflow': Overflow.SAT_SYM},
+        {
+            'k': rng.integers(0, 2, (2, 4)),
+            'i': rng.integers(0, 4, (2, 4)),
+            'f': rng.integers(0, 4, (2, 4)),
+            'round': Round.RND,
+            'overflow': Overflow.SAT_SYM,
+        },
         name='dense "iq"',
     )
     w = np.ldexp(rng.integers(-9, 9, (4, 3)).astype(float), -3) / 3.0 * 3.0
@@ -24,8 +29,13 @@ def _sample_graph(seed: int) -> Graph:
     s = g.add(Op.GATHER, [r], {'index': np.array([5, 4, -1, 0])})
     g.add_output('y', s)
     g.add_output('raw', c)
-    g.input_quant['x'] = {'k': np.ones((2, 4), int), 'i': np.full((2, 4), 3), 'f': np.zeros((2, 4), int),
-                          'round': 'TRN', 'overflow': 'WRAP'}
+    g.input_quant['x'] = {
+        'k': np.ones((2, 4), int),
+        'i': np.full((2, 4), 3),
+        'f': np.zeros((2, 4), int),
+        'round': 'TRN',
+        'overflow': 'WRAP',
+    }
     g.meta['latency'] = 0
     return g
 
