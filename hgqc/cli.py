@@ -11,6 +11,7 @@ Errors are one line on stderr (exit 1); ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -146,7 +147,17 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _enable_jax_cache() -> None:
+    """Keras' model loading jit-compiles ~200 tiny jax functions (~8 s); a persistent compilation
+    cache makes every later `hgqc` run skip that. Only defaults: a user's own settings win."""
+    cache = Path(os.environ.get('XDG_CACHE_HOME', Path.home() / '.cache')) / 'hgqc' / 'jax'
+    os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', str(cache))
+    os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
+    os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES', '0')
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _enable_jax_cache()
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in SUBCOMMANDS:
         cmd = argv[0]

@@ -1,0 +1,61 @@
+"""The Python API: compile an in-memory model, write/load projects, atomicity, report."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import hgqc
+from hgqc.errors import ProjectError
+from hgqc.project import Project
+from hgqc.testing.models import make_qdense_model
+
+
+@pytest.fixture(scope='module')
+def model():
+    return make_qdense_model('kif', 'SAT', 'RND', True, seed=11, activation='relu')
+
+
+def test_compile_in_memory_write_and_load(model, tmp_path):
+    x = np.random.default_rng(0).normal(0, 3, (1000, 8)).astype(np.float32)
+    project = hgqc.compile(model, tmp_path / 'p', latency_cutoff=1)
+    assert project.path == tmp_path / 'p'
+    loaded = Project.load(tmp_path / 'p')
+    want = np.asarray(model.predict(x, verbose=0), np.float64)
+    assert np.array_equal(project.predict(x), want)
+    assert np.array_equal(loaded.predict(x), want)  # from model.hgqir alone
+    assert loaded.files == project.files and loaded.metadata['latency'] == project.metadata['latency']
+    assert 'adders' in project.report()
+
+
+def test_existing_folder_needs_force(model, tmp_path):
+    (tmp_path / 'p').mkdir()
+    (tmp_path / 'p' / 'keep.txt').write_text('mine')
+    with pytest.raises(ProjectError, match='not empty'):
+        hgqc.compile(model, tmp_path / 'p')
+    assert (tmp_path / 'p' / 'keep.txt').read_text() == 'mine'
+
+
+def test_failed_write_leaves_nothing(model, tmp_path, monkeypatch):
+    project = hgqc.compile(model)
+
+    def boom(self):
+        raise RuntimeError('disk full')
+
+    monkeypatch.setattr(Project, 'report', boom)
+    with pytest.raises(RuntimeError):
+        project.write(tmp_path / 'p')
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_bad_options_are_clear(model):
+    with pytest.raises(ValueError, match='bad option'):
+        hgqc.compile(model, not_an_option=1)
+    with pytest.raises(ValueError, match='unknown target'):
+        hgqc.compile(model, target='vhdl2')
+
+
+def test_iverilog_verification(model, tmp_path):
+    x = np.random.default_rng(1).normal(0, 3, (500, 8)).astype(np.float32)
+    result = hgqc.compile(model, latency_cutoff=2).verify(x, simulator='iverilog', workdir=tmp_path)
+    assert result.total == 500 and result.mismatches == 0
