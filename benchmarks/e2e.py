@@ -11,12 +11,15 @@ Without model arguments it uses examples/jsc_example.keras. Not run by CI.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+os.environ.setdefault('KERAS_BACKEND', 'jax')
 
 from . import peers  # noqa: F401 - sets OMP_NUM_THREADS before the peers load
 from .peers import peer_available, peer_verilog

@@ -63,7 +63,7 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
     if output_dir is not None:
         check_output_dir(Path(output_dir), force)
     tensor_graph = load_graph(model)
-    pm = PassManager(list(opts.pipeline) if getattr(opts, 'pipeline', None) else DEFAULT_PIPELINE, opts)
+    pm = PassManager(list(opts.pipeline or DEFAULT_PIPELINE), opts)
     graph = pm.run(tensor_graph.copy())
     files = emit(target, graph, opts.top)
     meta = base_metadata(graph, target, opts.top, files, _jsonable(asdict(opts)))

@@ -32,6 +32,12 @@ def _compile_parser() -> argparse.ArgumentParser:
     p.add_argument('--top', default='model', help='top module name (default: model)')
     p.add_argument('--force', action='store_true', help='replace a non-empty output folder')
     p.add_argument('--check', action='store_true', help='verify the IR and re-run the interpreter after every pass')
+    p.add_argument(
+        '--pipeline',
+        default=None,
+        help='comma-separated pass names replacing the default pipeline (custom passes register through the '
+        '"hgqc.passes" entry-point group)',
+    )
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     return p
 
@@ -89,6 +95,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         max_adder_depth=args.max_adder_depth,
         top=args.top,
         check=args.check,
+        pipeline=tuple(p.strip() for p in args.pipeline.split(',')) if args.pipeline else None,
     )
     dt = time.perf_counter() - t0
     print(f'wrote {args.output} ({args.target}, latency {project.metadata["latency"]} cycles) in {dt:.2f} s')

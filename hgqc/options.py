@@ -29,6 +29,9 @@ class CompileOptions:
         Random input vectors per check (the extreme corners are added on top).
     seed
         Seed of every randomised decision (check inputs); compilation itself is deterministic.
+    pipeline
+        Pass names to run instead of ``hgqc.passes.DEFAULT_PIPELINE`` (``None``: the default);
+        build it with ``insert_after(DEFAULT_PIPELINE, 'lower', 'my_pass')`` and friends.
     extra
         Free-form options for user passes (``options.extra['my_pass.threshold']``). Treat it as
         read-only: the options object is shared by all passes of a run.
@@ -40,6 +43,7 @@ class CompileOptions:
     check: bool = False
     check_samples: int = 64
     seed: int = 0
+    pipeline: tuple[str, ...] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -49,6 +53,9 @@ class CompileOptions:
             raise ValueError(f'latency_cutoff must be >= 0, got {self.latency_cutoff}')
         if self.check_samples < 0:
             raise ValueError(f'check_samples must be >= 0, got {self.check_samples}')
+
+        if self.pipeline is not None:
+            object.__setattr__(self, 'pipeline', tuple(self.pipeline))
 
     def replace(self, **changes: Any) -> CompileOptions:
         """A copy with some fields changed (the object itself is immutable)."""

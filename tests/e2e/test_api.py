@@ -59,3 +59,17 @@ def test_iverilog_verification(model, tmp_path):
     x = np.random.default_rng(1).normal(0, 3, (500, 8)).astype(np.float32)
     result = hgqc.compile(model, latency_cutoff=2).verify(x, simulator='iverilog', workdir=tmp_path)
     assert result.total == 500 and result.mismatches == 0
+
+
+def test_custom_pass_in_compile(model):
+    from hgqc.passes import DEFAULT_PIPELINE, insert_after, register_pass
+
+    seen = []
+
+    @register_pass('test_api_spy', replace=True)
+    def spy(graph, options):
+        seen.append(len(graph))
+        return graph
+
+    project = hgqc.compile(model, pipeline=insert_after(DEFAULT_PIPELINE, 'lower', 'test_api_spy'))
+    assert seen and project.metadata['options']['pipeline'][5] == 'test_api_spy'
