@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..ir import Graph, Op
+from ..passes.lower import adder_depth
+from ..passes.pipeline import node_delay
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -42,6 +44,8 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
     for n in g.nodes.values():
         s = per[layer_of(n.name)]
         w = n.type.max_width if n.shape == () else 0
+        if n.op in ADDER_OPS and node_delay(n) == 0:
+            continue  # a shift of one operand (the other is 0) is wiring
         if n.op in ADDER_OPS:
             s.adders += 1
             s.adder_bits += w
@@ -49,7 +53,7 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
         elif n.op in COMPARE_OPS:
             s.luts += 2 * w
             s.other[n.op.value] = s.other.get(n.op.value, 0) + 1
-        elif n.op is Op.QUANTIZE:
+        elif n.op is Op.QUANTIZE and node_delay(n):
             s.luts += w
             s.other['quantize'] = s.other.get('quantize', 0) + 1
         elif n.op is Op.MUL:
@@ -57,18 +61,6 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
         elif n.op is Op.REG:
             s.ffs += sum(e.width for e in n.type.elems)
     return dict(per)
-
-
-def adder_depth(g: Graph) -> int:
-    depth: dict[int, int] = {}
-    best = 0
-    for n in g.nodes.values():
-        d = max((depth[i.id] for i in n.inputs), default=0)
-        if n.op in ADDER_OPS or n.op in COMPARE_OPS:
-            d += 1
-        depth[n.id] = d
-        best = max(best, d)
-    return best
 
 
 def format_report(project: Project) -> str:
