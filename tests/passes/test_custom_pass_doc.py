@@ -9,6 +9,7 @@ DOC = Path(__file__).resolve().parents[2] / 'docs' / 'custom_passes.md'
 
 
 def _python_blocks(text: str) -> list[str]:
+    """The doc's ```python blocks (```py blocks are illustrative snippets needing a model)."""
     return re.findall(r'```python\n(.*?)```', text, flags=re.S)
 
 
