@@ -34,7 +34,7 @@ import numpy as np
 
 from ..ir.fixed import Overflow, Round, bounds, requantize
 from ..ir.graph import Graph, Node
-from ..ir.ops import OPS, Op
+from ..ir.ops import OPS, Op, table_entry, table_keys
 from ..ir.types import QInterval, dyadic
 
 CLOCK = 'clk'
@@ -307,7 +307,7 @@ class Syntax(Protocol):
     def less(self, a: Val, b: Val) -> str: ...  # equal widths and signedness
     def mux(self, cond: Val, a: Val, b: Val) -> str: ...  # cond ? a : b; a, b equal widths
 
-    def render(self, netlist: Netlist, top: str) -> dict[str, str]: ...
+    def render(self, netlist: Netlist, top: str) -> dict[str, str]: ...  # must render every Stmt kind, Rom included
 
 
 # =========================================================================== netlist
@@ -336,7 +336,28 @@ class RegUpdate:
     expr: str
 
 
-Stmt = Decl | Assign | RegUpdate
+@dataclass(frozen=True)
+class Rom:
+    """A combinational read-only table (the ``table`` op): declares ``name`` and drives it.
+
+    ``name`` (``width`` bits, two's complement when ``signed``) takes the bit pattern ``out``
+    of the entry ``(key, out)`` whose ``key`` equals the bit pattern of ``sel`` (an identifier
+    or a slice of one, ``sel_width`` bits, read as unsigned); keys are distinct, and any other
+    select value gives 0 (it cannot occur: the keys cover every value the input type allows).
+    Both patterns are non-negative Python ints below 2^width. Verilog spells it as a ``case``
+    in an ``always @(*)`` block; VHDL as a selected signal assignment (``with sel select``).
+    """
+
+    name: str
+    width: int
+    signed: bool
+    sel: Val
+    sel_width: int
+    entries: tuple[tuple[int, int], ...]
+    comment: str = ''
+
+
+Stmt = Decl | Assign | RegUpdate | Rom
 
 
 @dataclass
@@ -385,6 +406,18 @@ class Builder:
         self.body.append(Decl(name, v.width, v.signed, True, comment))
         self.body.append(RegUpdate(name, v.text))
         return Val(name, v.width, v.signed, True, None, (name, 0))
+
+    def rom(self, sel: Val, entries: Sequence[tuple[int, int]], width: int, signed: bool, hint: str, comment: str = '') -> Val:
+        """A new signal reading ``entries`` (``(select bits, output bits)``) at ``sel`` (see ``Rom``)."""
+        if width == 0:
+            return ZERO_VAL
+        if sel.width == 0 or sel.const is not None:
+            key = 0 if sel.width == 0 else sel.const
+            return self.const(dict(entries).get(key, 0), width, signed)
+        sel = self.sliceable(sel)
+        name = self.ns.take(hint)
+        self.body.append(Rom(name, width, signed, sel, sel.width, tuple(entries), comment))
+        return Val(name, width, signed, True, None, (name, 0))
 
     def sliceable(self, v: Val) -> Val:
         """``v`` itself if it is (a field of) an identifier, else a temporary wire holding it."""
@@ -677,6 +710,19 @@ def _emit_min(e: Elem) -> tuple[Val, int]:
 def _emit_const(e: Elem) -> tuple[Val, int]:  # the wrapper folds constants before calling this
     m, ex = dyadic(float(np.asarray(e.node.attrs['value']).flat[e.index]))
     return e.b.const(m, m.bit_length() + 1, True), -ex
+
+
+@elementwise(Op.TABLE)
+def _emit_table(e: Elem) -> tuple[Val, int]:
+    """A ROM keyed by the input's own bits: every value of the input type maps to its table entry."""
+    (x,), (q,) = e.args, e.types
+    tab = table_entry(e.node.attrs, e.index)
+    values, lo = np.asarray(tab['values']), int(tab['lo'])
+    keys = table_keys(tab, q)
+    nat = e.natural
+    mask_in, mask_out = _mask(q.width), _mask(nat.width)
+    entries = [(k & mask_in, int(values[key - lo]) & mask_out) for k, key in zip(range(q.lo, q.hi + 1), keys)]
+    return e.b.rom(x, entries, nat.width, nat.signed, e.b.scope, clean_comment(f'table of "{e.node.name}"')), nat.f
 
 
 # --------------------------------------------------------------------------- quantize

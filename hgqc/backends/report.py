@@ -56,6 +56,10 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
         elif n.op is Op.QUANTIZE and node_delay(n):
             s.luts += w
             s.other['quantize'] = s.other.get('quantize', 0) + 1
+        elif n.op is Op.TABLE and node_delay(n):
+            # a w-input ROM: one LUT6 per output bit and 64 entries (F7/F8 muxes are free)
+            s.luts += w * max(1, 1 << max(0, n.inputs[0].type.max_width - 6))
+            s.other['table'] = s.other.get('table', 0) + 1
         elif n.op is Op.MUL:
             s.other['mul'] = s.other.get('mul', 0) + 1
         elif n.op is Op.REG:

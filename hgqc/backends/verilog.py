@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir.graph import Graph
-from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Val, build_netlist, clean_comment
+from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Rom, Val, build_netlist, clean_comment
 
 __all__ = ['VerilogSyntax', 'emit_verilog']
 
@@ -105,6 +105,18 @@ class VerilogSyntax:
         return out
 
     @staticmethod
+    def _rom(s: Rom) -> list[str]:
+        """A ``case`` in a combinational block; the default (never reached) keeps it latch-free."""
+        sign = ' signed' if s.signed else ''
+        comment = f'  // {s.comment}' if s.comment else ''
+        lines = [f'reg{sign} {_range(s.width)} {s.name};{comment}', 'always @(*) begin', f'    case ({s.sel.text})']
+        lines += [f"        {s.sel_width}'h{k:x}: {s.name} = {s.width}'h{v:x};" for k, v in s.entries]
+        if len(s.entries) < 1 << s.sel_width:
+            lines.append(f"        default: {s.name} = {s.width}'h0;")
+        lines += ['    endcase', 'end']
+        return lines
+
+    @staticmethod
     def _body(body: Sequence[Any]) -> list[str]:
         lines = []
         for s in body:
@@ -117,6 +129,8 @@ class VerilogSyntax:
                 lines.append(f'assign {s.name} = {s.expr};')
             elif isinstance(s, RegUpdate):
                 lines.append(f'always @(posedge {CLOCK}) {s.name} <= {s.expr};')
+            elif isinstance(s, Rom):
+                lines += VerilogSyntax._rom(s)
         return lines
 
 

@@ -37,6 +37,7 @@ class Op(str, Enum):
     SHIFT_ADD = 'shift_add'  # a + (-1)^sub * (b << shift), the adder-level workhorse
     GATHER = 'gather'  # pure wiring: reshape, transpose, slice, concat, pad, element extraction
     REG = 'reg'  # pipeline register (identity in value)
+    TABLE = 'table'  # elementwise exact lookup table (any unary function on a finite domain)
 
 
 Attrs = dict[str, Any]
@@ -394,6 +395,128 @@ class _Cmvm:
             y = y + bint.astype(dtype)
         y = y >> (F - out.f).astype(dtype)
         return y, out.f
+
+
+# --------------------------------------------------------------------------- table
+
+
+def table_entry(attrs: Attrs, e: int) -> dict[str, Any]:
+    """The table of flat element ``e`` (``select`` may be 0-d: one table for every element)."""
+    sel = np.asarray(attrs['select'])
+    return attrs['tables'][int(sel if sel.ndim == 0 else sel.flat[e])]
+
+
+def table_keys(tab: dict[str, Any], q) -> range:
+    """Table keys (integers at step 2^-f_in) of every value of scalar type ``q``, checked to be in the table."""
+    fi, lo = int(tab['f_in']), int(tab['lo'])
+    n = len(tab['values'])
+    if q.is_zero:
+        k0 = k1 = 0
+        step = 1
+    elif q.f <= fi:
+        step = 1 << (fi - q.f)
+        k0, k1 = q.lo * step, q.hi * step
+    elif q.is_const and q.lo % (1 << (q.f - fi)) == 0:
+        k0 = k1 = q.lo >> (q.f - fi)
+        step = 1
+    else:
+        raise ValueError(f'table: input step 2^-{q.f} is finer than the table step 2^-{fi}')
+    if k0 < lo or k1 >= lo + n:
+        raise ValueError(f'table: input keys [{k0}, {k1}] (step 2^-{fi}) exceed the table domain [{lo}, {lo + n - 1}]')
+    return range(k0, k1 + 1, step)
+
+
+def make_table(lo: int, f_in: int, f: int, values) -> dict[str, Any]:
+    """One table: input ``(lo + j) * 2^-f_in`` -> ``values[j] * 2^-f`` (int64, or object when wider)."""
+    vals = [int(v) for v in np.asarray(values).ravel()]
+    dtype = np.int64 if all(-(2**62) <= v < 2**62 for v in vals) else object
+    return {'lo': int(lo), 'f_in': int(f_in), 'f': int(f), 'values': np.array(vals, dtype=dtype)}
+
+
+def table_attrs(shape: tuple[int, ...], tables: list[dict[str, Any]]) -> Attrs:
+    """Attrs of a ``table`` node from one table per flat element, storing each distinct table once."""
+    distinct: dict[tuple, int] = {}
+    out: list[dict[str, Any]] = []
+    select = []
+    for tab in tables:
+        key = (int(tab['lo']), int(tab['f_in']), int(tab['f']), tuple(int(v) for v in np.asarray(tab['values'])))
+        if key not in distinct:
+            distinct[key] = len(out)
+            out.append(tab)
+        select.append(distinct[key])
+    sel = np.array(select, dtype=np.int64).reshape(shape)
+    if len(out) == 1:
+        sel = np.array(0, dtype=np.int64)
+    return {'tables': out, 'select': sel}
+
+
+def shrink_table(attrs: Attrs, t: TensorType) -> Attrs | None:
+    """Tables cut down to the entries input type ``t`` can reach (at its step), or None if already minimal."""
+    per, changed = [], False
+    for e, q in enumerate(t.elems):
+        tab = table_entry(attrs, e)
+        keys = table_keys(tab, q)
+        vals = np.asarray(tab['values'])[keys.start - int(tab['lo']) : keys.stop - int(tab['lo']) : keys.step]
+        if len(vals) != len(tab['values']):
+            changed = True
+            f_in = int(tab['f_in']) - (keys.step.bit_length() - 1)
+            tab = make_table(keys.start // keys.step, f_in, int(tab['f']), vals)
+        per.append(tab)
+    return table_attrs(t.shape, per) if changed else None
+
+
+@_define(Op.TABLE, 1)
+class _Table:
+    """y = table[x] elementwise; every element's table is exact over that element's input values.
+
+    attrs: ``tables``: list of distinct tables ``{'lo': int, 'f_in': int, 'f': int, 'values': int array}``
+    mapping the input value ``(lo + j) * 2^-f_in`` to ``values[j] * 2^-f``; ``select``: int array of
+    the tensor shape (or 0-d, same table everywhere) naming each element's table. The result type
+    spans the table entries the input type can reach (so it tightens as the input range shrinks).
+    """
+
+    @staticmethod
+    def infer(attrs, ts):
+        (t,) = ts
+        sel = np.asarray(attrs['select'])
+        if sel.ndim and sel.shape != t.shape:
+            raise ValueError(f'table: select shape {sel.shape} differs from the input shape {t.shape}')
+        if sel.size and (sel.min() < 0 or sel.max() >= len(attrs['tables'])):
+            raise ValueError(f'table: select refers to a missing table (have {len(attrs["tables"])})')
+        lo, hi, f = [], [], []
+        for e, q in enumerate(t.elems):
+            tab = table_entry(attrs, e)
+            keys = table_keys(tab, q)
+            vals = np.asarray(tab['values'])[keys.start - int(tab['lo']) : keys.stop - int(tab['lo']) : keys.step]
+            lo.append(int(vals.min()))
+            hi.append(int(vals.max()))
+            f.append(int(tab['f']))
+        return _result(t.shape, _obj(lo).reshape(t.shape), _obj(hi).reshape(t.shape), np.reshape(np.array(f, dtype=np.int64), t.shape))
+
+    @staticmethod
+    def evaluate(attrs, ts, xs):
+        (t,), (x,) = ts, xs
+        tabs = attrs['tables']
+        offs = np.cumsum([0] + [len(tb['values']) for tb in tabs])
+        flat = np.concatenate([np.asarray(tb['values']) for tb in tabs])
+        sel = np.broadcast_to(np.asarray(attrs['select'], dtype=np.int64), t.shape).ravel()
+        fi = np.array([int(tabs[s]['f_in']) for s in sel], dtype=np.int64)
+        lo = np.array([int(tabs[s]['lo']) for s in sel], dtype=np.int64)
+        ff = t.f.ravel()
+        if np.any((ff > fi) & ~np.array([q.is_zero or q.is_const for q in t.elems], dtype=bool)):
+            raise ValueError('table: input step finer than the table step')
+        xf = np.asarray(x, dtype=np.int64).reshape(x.shape[0], -1)
+        up = np.maximum(fi - ff, 0)
+        down = np.maximum(ff - fi, 0)
+        keys = (xf << up) >> down
+        idx = keys - lo
+        n = offs[1:][sel] - offs[:-1][sel]
+        if np.any((idx < 0) | (idx >= n)):
+            bad = int(np.argwhere((idx < 0) | (idx >= n))[0][1])
+            raise ValueError(f'table: element {bad} reads a value outside its table domain')
+        y = flat[idx + offs[:-1][sel]]
+        f = np.array([int(tabs[s]['f']) for s in sel], dtype=np.int64).reshape(t.shape)
+        return y.reshape(x.shape), f
 
 
 # --------------------------------------------------------------------------- wiring

@@ -9,6 +9,7 @@ Conventions of the lowered graph:
   ``shift_add`` nodes following its ``program`` attr (see ``hgqc.passes.cse``; without one, a
   plain CSD expansion summed by balanced adder trees), with its bias a scalar ``const`` added
   once inside the tree;
+* a ``table`` becomes one scalar ``table`` per element carrying only that element's table;
 * a tensor-level ``gather`` only renames scalars (no nodes); constants are scalar ``const``
   nodes (one per distinct value); zero elements are dropped where possible (``x + 0 -> x``);
 * a shift or negation that cannot be merged into an adder is ``shift_add(const 0, x, shift,
@@ -23,12 +24,13 @@ Conventions of the lowered graph:
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.ops import Op
+from ..ir.ops import Op, table_entry, table_keys
 from ..ir.types import ZERO, TensorType
 from ..options import CompileOptions
 from .cse import cmvm_program, program_matches, scalar_shift_add_type
@@ -41,7 +43,9 @@ Lazy = tuple[Any, ...]
 Ref = Node | Lazy | None
 Scaled = tuple[Ref, int, int]  # sign * ref * 2^shift (ref is never None)
 
-ELEMENTWISE = frozenset({Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.MAX, Op.MIN, Op.SHIFT_ADD, Op.REG})
+ELEMENTWISE = frozenset(
+    {Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.MAX, Op.MIN, Op.SHIFT_ADD, Op.REG, Op.TABLE}
+)
 
 
 def _elem_name(name: str, shape: tuple[int, ...], k: int) -> str:
@@ -146,6 +150,12 @@ class _Lowerer:
         if op is Op.ADD and xs[0] is None:
             return xs[1]
         attrs = dict(n.attrs)
+        if op is Op.TABLE:
+            tab = table_entry(n.attrs, k)
+            if xs[0] is None:  # a table of the constant 0 is a constant
+                v = int(np.asarray(tab['values'])[table_keys(tab, ZERO)[0] - int(tab['lo'])])
+                return ('c', math.ldexp(v, -int(tab['f']))) if v else None
+            attrs = {'tables': [tab], 'select': np.array(0, dtype=np.int64)}
         if op is Op.QUANTIZE:
             for key in ('k', 'i', 'f'):
                 attrs[key] = np.array(np.broadcast_to(np.asarray(n.attrs[key]), n.shape).flat[k], dtype=np.int64)

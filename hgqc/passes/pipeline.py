@@ -12,9 +12,13 @@ quantize that saturates (SAT/SAT_SYM and    1
 the input does not fit)
 other quantize (truncate / wrap / no-op)    0
 mul                                         2
+table on an input of w bits (w > 0)         1 + ceil(max(0, w - 6) / 2)
 relu, gather, const, input, reg             0
 cmvm (tensor level)                         its program depth (or minimal depth)
 ==========================================  =====
+
+A table is a ROM read: a w-input function fits one 6-input LUT level for w <= 6, and each two
+further address bits add one 4:1 multiplexer level (one LUT6 each), comparable to an adder level.
 
 Nodes are scheduled as soon as possible; an op that would straddle a stage boundary starts at
 the boundary instead. Every edge from a producer in stage ``s`` to a consumer in stage ``t > s``
@@ -74,12 +78,21 @@ def node_delay(n: Node) -> int:
         return 0 if quantize_is_free(n) else 1
     if op is Op.MUL:
         return 2
+    if op is Op.TABLE:
+        return table_delay(n.inputs[0].type.max_width) if not all(e.is_const for e in n.type.elems) else 0
     if op is Op.CMVM:
         from .cse import minimal_depth, program_depth
 
         prog = n.attrs.get('program')
         return program_depth(prog) if prog else minimal_depth(n.attrs['weights'], n.attrs.get('bias'))
     return 0
+
+
+def table_delay(address_bits: int) -> int:
+    """Adder levels of a ROM read with ``address_bits`` input bits (see the module docstring)."""
+    if address_bits <= 0:
+        return 0
+    return 1 + (max(0, address_bits - 6) + 1) // 2
 
 
 def arrival_times(graph: Graph) -> dict[Node, int]:

@@ -14,7 +14,9 @@ The graph is rebuilt in topological order (a replacement node must precede its u
    position (a ``gather`` selects the remaining inputs; the ``csd`` / ``program`` attrs are
    dropped since their row numbering is stale: run ``csd``/``cse`` after ``prune``); with no
    rows left it is the constant bias;
-6. ``x + 0``, ``x - 0``, ``0 + x``, ``x ± (0 << s)`` and ``0 + (x << 0)`` become ``x``.
+6. ``x + 0``, ``x - 0``, ``0 + x``, ``x ± (0 << s)`` and ``0 + (x << 0)`` become ``x``;
+7. a ``table`` keeps only the entries its input's type can reach (and a coarser input step
+   thins the table to that step).
 
 Gathers that are graph outputs are never turned into constants (after ``lower`` every output
 stays one gather node). Nodes that no output needs are removed; inputs always stay. Every
@@ -27,7 +29,7 @@ import numpy as np
 
 from ..ir.fixed import Overflow, Round, bounds
 from ..ir.graph import Graph, Node
-from ..ir.ops import Op, fold_inputs_ok
+from ..ir.ops import Op, fold_inputs_ok, shrink_table
 from ..ir.types import TensorType
 from ..options import CompileOptions
 from .manager import register_pass
@@ -109,6 +111,9 @@ class _Pruner:
             return ins[0]
         if op is Op.CMVM:
             return self.cmvm(n, ins[0])
+        if op is Op.TABLE:
+            attrs = shrink_table(n.attrs, ins[0].type)
+            return None if attrs is None else self.g.add(Op.TABLE, ins, attrs, n.type, n.name)
         if op in (Op.ADD, Op.SUB) and _zero(ins[1]):
             return ins[0]
         if op is Op.ADD and _zero(ins[0]):
