@@ -491,7 +491,8 @@ class _Table:
             lo.append(int(vals.min()))
             hi.append(int(vals.max()))
             f.append(int(tab['f']))
-        return _result(t.shape, _obj(lo).reshape(t.shape), _obj(hi).reshape(t.shape), np.reshape(np.array(f, dtype=np.int64), t.shape))
+        fs = np.array(f, dtype=np.int64).reshape(t.shape)
+        return _result(t.shape, _obj(lo).reshape(t.shape), _obj(hi).reshape(t.shape), fs)
 
     @staticmethod
     def evaluate(attrs, ts, xs):

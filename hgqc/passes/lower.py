@@ -43,9 +43,7 @@ Lazy = tuple[Any, ...]
 Ref = Node | Lazy | None
 Scaled = tuple[Ref, int, int]  # sign * ref * 2^shift (ref is never None)
 
-ELEMENTWISE = frozenset(
-    {Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.MAX, Op.MIN, Op.SHIFT_ADD, Op.REG, Op.TABLE}
-)
+ELEMENTWISE = frozenset({Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, Op.MAX, Op.MIN, Op.SHIFT_ADD, Op.REG, Op.TABLE})
 
 
 def _elem_name(name: str, shape: tuple[int, ...], k: int) -> str:
