@@ -754,6 +754,8 @@ def _round_increment(b: Builder, q: Val, rem: Val, neg: Val, mode: Round) -> Val
         return b.mux(neg, msb, above_half)
     if mode is Round.RND_INF:  # ties away from zero: up only for positives
         return b.mux(neg, above_half, msb)
+    if mode is Round.TRN_INF:  # away from zero: up unless negative (floor already moved it away)
+        return b.mux(neg, b.const(0, 1, False), any_nz)
     raise BackendError(f'unknown rounding mode {mode}')  # pragma: no cover - enum is closed
 
 

@@ -23,6 +23,7 @@ class Round(str, Enum):
     RND_MIN_INF = 'RND_MIN_INF'  # nearest, ties toward -inf
     RND_INF = 'RND_INF'  # nearest, ties away from zero
     CEIL = 'CEIL'  # toward +inf
+    TRN_INF = 'TRN_INF'  # away from zero (magnitude ceiling; QONNX 'UP')
 
 
 class Overflow(str, Enum):
@@ -70,6 +71,8 @@ def shift_round(x: np.ndarray, s: np.ndarray, mode: Round) -> np.ndarray:
             m = (a + half - one) >> s1
         elif mode is Round.RND_INF:
             m = (a + half) >> s1
+        elif mode is Round.TRN_INF:
+            m = -((-a) >> s1)
         else:  # pragma: no cover - enum is closed
             raise ValueError(mode)
         r = _where(neg, -m, m)

@@ -34,6 +34,8 @@ def ref_round(v: Fraction, mode: Round) -> int:
             return sign * -floor(-a + half)
         case Round.RND_INF:
             return sign * floor(a + half)
+        case Round.TRN_INF:
+            return sign * -floor(-a)
     raise AssertionError(mode)
 
 
