@@ -12,7 +12,7 @@ from .errors import HgqcError
 from .ir import Graph
 from .project import Project, base_metadata, check_output_dir
 
-TARGETS = ('verilog',)
+TARGETS = ('verilog', 'vhdl')
 _IDENT = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 
 
@@ -44,7 +44,8 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
 ) -> Project:
     """Compile ``model`` (keras.Model, .keras path, or an IR Graph) to ``target``.
 
-    ``options`` are fields of ``hgqc.options.CompileOptions`` (``latency_cutoff``, ``top``,
+    ``target`` is ``'verilog'`` (Verilog-2001) or ``'vhdl'`` (VHDL-2008). ``options`` are fields
+    of ``hgqc.options.CompileOptions`` (``latency_cutoff``, ``top``, ``clock_period``,
     ``max_adder_depth``, ``check``, ...). With ``output_dir`` the project is also written there
     (atomically; an existing non-empty folder needs ``force=True``).
     """
@@ -65,7 +66,7 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
     tensor_graph = load_graph(model)
     pm = PassManager(list(opts.pipeline or DEFAULT_PIPELINE), opts)
     graph = pm.run(tensor_graph.copy())
-    files = emit(target, graph, opts.top)
+    files = emit(target, graph, opts)
     meta = base_metadata(graph, target, opts.top, files, _jsonable(asdict(opts)))
     project = Project(graph, target, opts.top, files, meta, tensor_graph=tensor_graph, pass_times=list(pm.timings))
     if output_dir is not None:

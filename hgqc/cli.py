@@ -1,8 +1,8 @@
 """The ``hgqc`` command.
 
-    hgqc MODEL -o OUT [--target verilog] [--latency-cutoff N] [--top NAME] [--force]
+    hgqc MODEL -o OUT [--target verilog|vhdl] [--latency-cutoff N] [--clock-period NS] [--top NAME] [--force]
     hgqc run OUT --inputs X.npy --out Y.npy
-    hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog]
+    hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog|ghdl]
     hgqc report OUT
 
 Errors are one line on stderr (exit 1); ``--debug`` shows the traceback.
@@ -26,9 +26,12 @@ def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) model to bit-exact hardware.')
     p.add_argument('model', help='model file (.keras)')
     p.add_argument('-o', '--output', required=True, help='output project folder')
-    p.add_argument('--target', default='verilog', help='verilog (default)')
+    p.add_argument('--target', default='verilog', help='verilog (default, Verilog-2001) or vhdl (VHDL-2008)')
     p.add_argument('--latency-cutoff', type=int, default=0, help='register every N adder levels (0: combinational)')
     p.add_argument('--max-adder-depth', type=int, default=None, help='adder-depth limit for the CMVM optimizer')
+    p.add_argument(
+        '--clock-period', type=float, default=5.0, help='target clock period in ns for the FPGA build constraints (default 5)'
+    )
     p.add_argument('--top', default='model', help='top module name (default: model)')
     p.add_argument('--force', action='store_true', help='replace a non-empty output folder')
     p.add_argument('--check', action='store_true', help='verify the IR and re-run the interpreter after every pass')
@@ -51,7 +54,11 @@ def _sub_parser(cmd: str) -> argparse.ArgumentParser:
         p.add_argument('--out', required=True, help='where to save outputs (.npy; .npz for several outputs)')
     if cmd == 'verify':
         p.add_argument('--expect', help='expected outputs (.npy/.npz), e.g. from keras.predict')
-        p.add_argument('--simulator', default=None, help='verilator (default for verilog) or iverilog')
+        p.add_argument(
+            '--simulator',
+            default=None,
+            help="verilator or iverilog (verilog projects), ghdl (vhdl); default: the first installed for the project's target",
+        )
         p.add_argument('--workdir', default=None, help='keep simulator build files here')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     return p
@@ -92,6 +99,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         target=args.target,
         force=args.force,
         latency_cutoff=args.latency_cutoff,
+        clock_period=args.clock_period,
         max_adder_depth=args.max_adder_depth,
         top=args.top,
         check=args.check,

@@ -22,6 +22,10 @@ class CompileOptions:
         Adder levels per pipeline stage; ``0`` builds a purely combinational circuit.
     top
         Name of the top-level module / function the backends emit.
+    clock_period
+        Target clock period in nanoseconds, written into the FPGA build constraints
+        (``constraints.xdc`` / ``constraints.sdc``) and HLS configurations. It does not change the
+        circuit: pipelining is set by ``latency_cutoff``.
     check
         Run ``hgqc.ir.verify`` and re-simulate the graph on random inputs after every pass,
         requiring bit-identical outputs (slow; for debugging and tests).
@@ -40,6 +44,7 @@ class CompileOptions:
     max_adder_depth: int | None = None
     latency_cutoff: int = 0
     top: str = 'model'
+    clock_period: float = 5.0
     check: bool = False
     check_samples: int = 64
     seed: int = 0
@@ -51,6 +56,8 @@ class CompileOptions:
             raise ValueError(f'max_adder_depth must be >= 0 or None, got {self.max_adder_depth}')
         if self.latency_cutoff < 0:
             raise ValueError(f'latency_cutoff must be >= 0, got {self.latency_cutoff}')
+        if not (isinstance(self.clock_period, (int, float)) and 0 < self.clock_period < 1e6):
+            raise ValueError(f'clock_period must be a positive number of nanoseconds, got {self.clock_period!r}')
         if self.check_samples < 0:
             raise ValueError(f'check_samples must be >= 0, got {self.check_samples}')
 

@@ -1,26 +1,41 @@
-"""Backends: text emitters from an adder-level graph. ``emit(target, graph, top)`` -> {path: text}."""
+"""Backends: text emitters from an adder-level graph. ``emit(target, graph, options)`` -> {path: text}.
+
+Paths are relative to the project folder: HDL sources go to ``src/``; the RTL targets add FPGA
+build scripts (``build_vivado_prj.tcl``, ``build_quartus_prj.tcl``) and their constraints.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from ..ir import Graph
+from ..options import CompileOptions
 
-Emitter = Callable[[Graph, str], dict[str, str]]
+Emitter = Callable[[Graph, CompileOptions], dict[str, str]]
 
 
-def _verilog(graph: Graph, top: str) -> dict[str, str]:
+def _verilog(graph: Graph, options: CompileOptions) -> dict[str, str]:
+    from .scripts import rtl_build_scripts
     from .verilog import emit_verilog
 
-    return {f'src/{name}': text for name, text in emit_verilog(graph, top=top).items()}
+    files = {f'src/{name}': text for name, text in emit_verilog(graph, top=options.top).items()}
+    return files | rtl_build_scripts('verilog', graph, options, files)
 
 
-EMITTERS: dict[str, Emitter] = {'verilog': _verilog}
+def _vhdl(graph: Graph, options: CompileOptions) -> dict[str, str]:
+    from .scripts import rtl_build_scripts
+    from .vhdl import emit_vhdl
+
+    files = {f'src/{name}': text for name, text in emit_vhdl(graph, top=options.top).items()}
+    return files | rtl_build_scripts('vhdl', graph, options, files)
 
 
-def emit(target: str, graph: Graph, top: str) -> dict[str, str]:
+EMITTERS: dict[str, Emitter] = {'verilog': _verilog, 'vhdl': _vhdl}
+
+
+def emit(target: str, graph: Graph, options: CompileOptions | None = None) -> dict[str, str]:
     try:
         fn = EMITTERS[target]
     except KeyError:
         raise ValueError(f"unknown target '{target}'; choose one of: {', '.join(EMITTERS)}") from None
-    return fn(graph, top)
+    return fn(graph, options or CompileOptions())

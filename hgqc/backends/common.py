@@ -88,7 +88,9 @@ true try typedef typeid typename union unsigned using virtual void volatile wcha
 vlsymsp rootp eval eval_step eval_end_step final eventspending nexttimeslot name hiername modelname threads trace
 contextp
 """
-RESERVED: frozenset[str] = frozenset((_VERILOG_SV + _VHDL + _CPP_VERILATOR).split())
+# Names of hgqc's own VHDL architecture and helper functions (backends/vhdl.py).
+_HGQC = 'rtl hgqc_mux hgqc_bool hgqc_rep hgqc_a hgqc_b hgqc_c hgqc_n hgqc_r hgqc_x'
+RESERVED: frozenset[str] = frozenset((_VERILOG_SV + _VHDL + _CPP_VERILATOR + _HGQC).split())
 
 _IDENT = re.compile(r'[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*\Z')
 

@@ -104,3 +104,52 @@ def test_run_on_non_project(tmp_path, capsys):
 def test_console_script_installed():
     r = subprocess.run(['hgqc', '--help'], capture_output=True, text=True)
     assert r.returncode == 0 and 'latency-cutoff' in r.stdout
+
+
+# =========================================================================== targets and simulators
+
+
+@pytest.fixture(scope='module')
+def vhdl_project_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp('cli_vhdl') / 'proj'
+    assert main([str(EXAMPLE), '-o', str(out), '--target', 'vhdl', '--latency-cutoff', '3', '--clock-period', '3.2']) == 0
+    return out
+
+
+def test_vhdl_project_layout_and_metadata(vhdl_project_dir):
+    import json
+
+    meta = json.loads((vhdl_project_dir / 'metadata.json').read_text())
+    assert meta['target'] == 'vhdl' and meta['options']['clock_period'] == 3.2
+    assert 'src/model.vhd' in meta['files'] and not (vhdl_project_dir / 'src' / 'model.v').exists()
+    for rel in ('build_vivado_prj.tcl', 'build_quartus_prj.tcl', 'constraints.xdc', 'constraints.sdc'):
+        assert rel in meta['files'] and (vhdl_project_dir / rel).is_file(), rel
+    xdc = (vhdl_project_dir / 'constraints.xdc').read_text()
+    assert 'create_clock -name clk -period 3.200 [get_ports clk]' in xdc
+    tcl = (vhdl_project_dir / 'build_vivado_prj.tcl').read_text()
+    assert 'read_vhdl -vhdl2008 [file join $root src/model.vhd]' in tcl
+
+
+def test_verify_vhdl_defaults_to_ghdl(vhdl_project_dir, example_io, tmp_path, capsys):
+    x, y = example_io
+    assert main(['verify', str(vhdl_project_dir), '--inputs', str(x), '--expect', str(y), '--workdir', str(tmp_path)]) == 0
+    assert 'mismatches: 0 / 3000' in capsys.readouterr().out
+    assert (tmp_path / 'hgqc_tb.vhd').is_file()  # GHDL's testbench, so the default followed the target
+
+
+def test_verify_verilog_with_iverilog(project_dir, example_io, capsys):
+    x, _ = example_io
+    assert main(['verify', str(project_dir), '--inputs', str(x), '--simulator', 'iverilog']) == 0
+    assert 'mismatches: 0 / 3000' in capsys.readouterr().out
+
+
+def test_simulator_must_fit_the_target(vhdl_project_dir, example_io, capsys):
+    x, _ = example_io
+    assert main(['verify', str(vhdl_project_dir), '--inputs', str(x), '--simulator', 'verilator']) == 1
+    err = capsys.readouterr().err
+    assert 'verilator cannot simulate a vhdl project; choose --simulator ghdl' in err and err.count('\n') == 1
+
+
+def test_bad_clock_period_is_refused(tmp_path, capsys):
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--clock-period', '0']) == 1
+    assert 'clock_period' in capsys.readouterr().err and not (tmp_path / 'o').exists()

@@ -19,13 +19,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from hgqc.backends.verilog import emit_verilog
+from hgqc.backends.vhdl import emit_vhdl
 from hgqc.ir import Graph, Node, Op, Overflow, QInterval, Round, TensorType, verify
 from hgqc.ir.types import ZERO
-from hgqc.runtime.sim import SimulationError, Simulator, check_inputs, random_int_inputs, simulate, verify_project
+from hgqc.runtime.sim import (
+    SimulationError,
+    Simulator,
+    check_inputs,
+    default_simulator,
+    random_int_inputs,
+    simulate,
+    simulators_for,
+    verify_project,
+)
 from hgqc.runtime.sim import verify as hw_verify
 
 needs_verilator = pytest.mark.skipif(shutil.which('verilator') is None, reason='verilator not installed')
 needs_iverilog = pytest.mark.skipif(shutil.which('iverilog') is None, reason='iverilog not installed')
+needs_ghdl = pytest.mark.skipif(shutil.which('ghdl') is None, reason='ghdl not installed')
 
 
 def small_graph() -> Graph:
@@ -57,6 +68,33 @@ def test_missing_simulator_is_explained(monkeypatch, simulator, other):
     assert (
         str(e.value) == f'{simulator} not found on PATH; install it (apt-get install {simulator}) or choose --simulator {other}'
     )
+
+
+def test_missing_ghdl_is_explained(monkeypatch):
+    monkeypatch.setenv('PATH', '')
+    g = small_graph()
+    with pytest.raises(SimulationError, match=r'ghdl not found on PATH; install it \(apt-get install ghdl\)'):
+        simulate(emit_vhdl(g), g, random_int_inputs(g, 2), simulator='ghdl')
+
+
+@needs_ghdl
+def test_ghdl_build_failure_shows_first_errors():
+    g = small_graph()
+    broken = {'model.vhd': emit_vhdl(g)['model.vhd'].replace('y <=', 'y <= <=')}
+    with pytest.raises(SimulationError) as e:
+        simulate(broken, g, random_int_inputs(g, 2), simulator='ghdl')
+    msg = str(e.value)
+    assert 'ghdl analysis failed' in msg and 'model.vhd' in msg, msg
+
+
+@needs_ghdl
+def test_ghdl_wide_ports_and_zero_vectors():
+    g = small_graph()
+    with Simulator(emit_vhdl(g), g, 'ghdl') as sim:
+        xs = random_int_inputs(g, 300, seed=3)
+        assert hw_verify(g, xs, sim=sim).ok
+        empty = sim.run([x[:0] for x in xs])
+        assert [e.shape for e in empty] == [(0, 2), (0, 3)]
 
 
 def test_unknown_simulator():
@@ -145,8 +183,31 @@ def test_verify_project_uses_its_sources_and_top():
     project = SimpleNamespace(graph=g, target='verilog', top='net', files=files)
     res = verify_project(project, random_int_inputs(g, 100), simulator='iverilog')
     assert res.ok and res.total == 100
-    with pytest.raises(SimulationError, match='not supported'):
-        verify_project(SimpleNamespace(graph=g, target='vhdl', top='net', files={}), random_int_inputs(g, 1))
+    with pytest.raises(SimulationError, match='iverilog cannot simulate a vhdl project; choose --simulator ghdl'):
+        verify_project(
+            SimpleNamespace(graph=g, target='vhdl', top='net', files={}), random_int_inputs(g, 1), simulator='iverilog'
+        )
+    with pytest.raises(SimulationError, match='ghdl cannot simulate a verilog project; choose --simulator verilator or iverilog'):
+        verify_project(project, random_int_inputs(g, 1), simulator='ghdl')
+
+
+@needs_ghdl
+def test_verify_vhdl_project_defaults_to_ghdl(tmp_path):
+    g = small_graph()
+    files = {f'src/{n}': t for n, t in emit_vhdl(g, top='net').items()}
+    project = SimpleNamespace(graph=g, target='vhdl', top='net', files=files)
+    assert default_simulator('vhdl') == 'ghdl'
+    res = verify_project(project, random_int_inputs(g, 100), workdir=tmp_path)
+    assert res.ok and res.total == 100
+    assert (tmp_path / 'hgqc_tb.vhd').is_file()
+
+
+def test_default_simulator_follows_the_target(monkeypatch):
+    monkeypatch.setenv('PATH', '')  # nothing installed: the first choice, so the error explains how to install it
+    assert (default_simulator('verilog'), default_simulator('vhdl')) == ('verilator', 'ghdl')
+    assert simulators_for('verilog') == ('verilator', 'iverilog') and simulators_for('vhdl') == ('ghdl',)
+    with pytest.raises(SimulationError, match='no simulator can build'):
+        default_simulator('spice')
 
 
 def test_random_inputs_cover_extremes_and_stay_in_range():
@@ -252,3 +313,11 @@ def test_random_adder_graphs_match_interpreter(g):
             (Path(d) / 'model.v').write_text(files['model.v'])
             lint = subprocess.run(['verilator', '--lint-only', '-Wall', 'model.v'], cwd=d, capture_output=True, text=True)
         assert lint.returncode == 0 and not lint.stderr.strip(), lint.stderr
+
+
+@needs_ghdl
+@settings(max_examples=30, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(adder_graphs())
+def test_random_adder_graphs_match_interpreter_in_ghdl(g):
+    res = hw_verify(g, random_int_inputs(g, 300, seed=0), src=emit_vhdl(g), simulator='ghdl')
+    assert res.ok and res.total == 300, res.first_mismatch_detail
