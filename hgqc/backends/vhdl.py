@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir.graph import Graph
-from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Val, build_netlist, clean_comment, port_layout
+from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Rom, Val, build_netlist, clean_comment, port_layout
 
 __all__ = ['VhdlSyntax', 'emit_vhdl']
 
@@ -173,7 +173,27 @@ class VhdlSyntax:
                 assigns.append(f'{s.name} <= {self._u(s.expr)};')
             elif isinstance(s, RegUpdate):
                 regs.append(f'{s.name} <= {self._u(s.expr)};')
+            elif isinstance(s, Rom):
+                note = ('signed ' if s.signed else '') + s.comment
+                decls.append(f'signal {s.name} : unsigned{_range(s.width)};' + (f'  -- {note.strip()}' if note.strip() else ''))
+                assigns += self._rom(s)
         return decls, assigns, regs
+
+    @staticmethod
+    def _rom(s: Rom) -> list[str]:
+        """A selected signal assignment; ``others`` (never reached, and the 'U'/'X' patterns) gives 0.
+
+        The selector is spelled as a slice of its identifier (a port's slice stays
+        ``std_logic_vector``): a case selector must have a locally static subtype, which a
+        conversion like ``unsigned(x(3 downto 0))`` has not.
+        """
+        assert s.sel.src is not None
+        name, lsb = s.sel.src
+        sel = f'{name}({lsb + s.sel_width - 1} downto {lsb})'
+        lines = [f'with {sel} select {s.name} <=']
+        lines += [f'    "{v:0{s.width}b}" when "{k:0{s.sel_width}b}",' for k, v in s.entries]
+        lines.append("    (others => '0') when others;")
+        return lines
 
 
 def emit_vhdl(graph: Graph, top: str = 'model') -> dict[str, str]:

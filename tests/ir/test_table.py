@@ -161,3 +161,20 @@ def test_verilator_equals_interpreter(tmp_path, cutoff):
     _lint(tmp_path, src)
     res = hw_verify(hw, x, src, workdir=tmp_path)
     assert res.ok, res
+
+
+@pytest.mark.skipif(shutil.which('ghdl') is None, reason='ghdl not installed')
+@pytest.mark.parametrize('cutoff', [0, 1])
+def test_ghdl_equals_interpreter(tmp_path, cutoff):
+    from hgqc.backends.vhdl import emit_vhdl
+
+    g, _ = table_graph()
+    opts = CompileOptions(check=True, check_samples=100, latency_cutoff=cutoff)
+    hw = PassManager(list(DEFAULT_PIPELINE), opts).run(g)
+    x = random_int_inputs(hw, 2000, seed=cutoff)
+    every = _all_inputs(g)
+    x[0][-len(every) :] = every  # every table entry is read at least once
+    src = emit_vhdl(hw)
+    assert ' select ' in src['model.vhd']
+    res = hw_verify(hw, x, src, simulator='ghdl', workdir=tmp_path)
+    assert res.ok and res.total == 2000, res
