@@ -675,3 +675,6 @@ def _qdense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tens
     if layer.enable_oq:
         y = ctx.quantize(y, layer.oq)
     return [y]
+
+
+from . import keras_einsum, keras_merge, keras_table  # noqa: E402, F401  (register more layer handlers)
