@@ -265,7 +265,7 @@ class _InputClaims:
                 'takes one round/overflow mode: quantize it once with a shared hgq.layers.Quantizer'
             )
         k, i, f = (a.ravel() for a in (p.k, p.i, p.f))
-        for pos in np.flatnonzero(live):
+        for pos in np.flatnonzero(live & (flat >= 0)):  # -1: a padding zero, not an input element
             e = int(flat[pos])
             kif = (int(k[pos]), int(i[pos]), int(f[pos]))
             prev = self.owner[e]
@@ -297,6 +297,7 @@ class LoweringContext:
         self.graph = Graph(name)
         self.layer_name = ''
         self.out_shapes: list[tuple[int, ...]] = []
+        self.call_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
         self._claims: dict[str, _InputClaims] = {}
         self._views: dict[Node, tuple[str, np.ndarray, np.ndarray]] = {}  # placeholder -> (input, index, live)
 
@@ -330,6 +331,9 @@ class LoweringContext:
         return self.emit(Op.QUANTIZE, [x], p.attrs(), name)
 
     def _quantize_input(self, view: InputView, p: QuantParams, name: str) -> Node:
+        pad = view.index < 0  # padding zeros stay zero whatever the quantizer: zero-width
+        if pad.any():
+            p = p._replace(k=np.where(pad, 0, p.k), i=np.where(pad, -p.f, p.i))
         self._claims[view.input].claim(view.index.ravel(), p, self.layer_name)
         # A placeholder input stands for "these input elements, quantized by p" until the
         # port types are known (after the walk); finalize() turns it into a gather.
@@ -340,8 +344,8 @@ class LoweringContext:
     def wire(self, x: Tensor, index: np.ndarray) -> Tensor:
         """Pure wiring: ``out.flat[n] = x.flat[index.flat[n]]`` (index has the output's shape)."""
         index = np.asarray(index, dtype=np.int64)
-        if isinstance(x, InputView):
-            return InputView(x.input, x.index.ravel()[index])
+        if isinstance(x, InputView):  # -1 (a padding zero) stays -1
+            return InputView(x.input, np.where(index >= 0, x.index.ravel()[np.maximum(index, 0)], -1))
         if index.shape == x.shape and np.array_equal(index.ravel(), np.arange(index.size)):
             return x
         return self.emit(Op.GATHER, [x], {'index': index})
@@ -490,6 +494,7 @@ def _lower_graph(ctx: LoweringContext, fn: Any, inputs: list[Tensor], prefix: st
             args, kwargs = node.arguments.fill_in(values)
             if _collect_tensors(kwargs):
                 raise FrontendError(f"layer '{prefix}{op.name}': tensor keyword arguments (masks...) are not supported")
+            ctx.call_args = (tuple(args), dict(kwargs))  # non-tensor arguments of Keras ops (x[1:3]...)
             outs = _lower_operation(ctx, op, _collect_tensors(args), list(node.outputs), prefix)
             for x, y in zip(node.outputs, outs):
                 values[id(x)] = y
@@ -677,4 +682,5 @@ def _qdense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tens
     return [y]
 
 
-from . import keras_einsum, keras_merge, keras_table  # noqa: E402, F401  (register more layer handlers)
+# Layer families in their own modules; importing them registers their handlers.
+from . import keras_conv, keras_einsum, keras_merge, keras_pool, keras_table, keras_wiring  # noqa: E402, F401

@@ -11,6 +11,8 @@ Functions
 make_jsc_model(seed=0, epochs=200, ...)          -> keras.Model  (trained + calibrated)
 make_qdense_model(q_type, overflow, round_mode,
                   heterogeneous, seed, n_in=8, n_out=6, activation=None) -> keras.Model
+make_digits_data(seed=0)                         -> (x_train, y_train, x_test, y_test)
+make_digits_cnn(seed=0, epochs=20, ...)          -> keras.Model  (trained + calibrated CNN)
 make_inputs(model, n, seed, scale=1.0)           -> np.ndarray (float32)
 save_model(model, path)
 """
@@ -30,6 +32,8 @@ from hgq.utils import trace_minmax  # noqa: E402
 from hgq.utils.sugar import BetaScheduler, PieceWiseSchedule  # noqa: E402
 
 __all__ = [
+    'make_digits_cnn',
+    'make_digits_data',
     'make_jsc_data',
     'make_jsc_model',
     'make_qdense_model',
@@ -124,6 +128,78 @@ def make_jsc_model(
     trace_minmax(model, x_train, batch_size=4096)
     pred = np.asarray(model.predict(x_test, batch_size=4096, verbose=0))
     model._hgqc_train_data = (x_train, y_train)
+    model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y_test))
+    return model
+
+
+# ---------------------------------------------------------------------------
+# Digits CNN (sklearn's 8x8 digits)
+# ---------------------------------------------------------------------------
+
+
+def make_digits_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """sklearn's digits (1797 images 8x8, values 0..16, shipped with scikit-learn) scaled to [0, 1].
+
+    Returns ``(x_train, y_train, x_test, y_test)`` with x float32 of shape (n, 8, 8, 1), a seeded
+    80/20 split.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    x = (digits.images / 16.0).astype(np.float32)[..., None]
+    y = digits.target.astype(np.int32)
+    order = np.random.default_rng(seed).permutation(len(x))
+    n_train = int(0.8 * len(x))
+    tr, te = order[:n_train], order[n_train:]
+    return x[tr], y[tr], x[te], y[te]
+
+
+def make_digits_cnn(
+    seed: int = 0,
+    epochs: int = 20,
+    batch_size: int = 64,
+    learning_rate: float = 3e-3,
+    beta_final: float = 1e-5,
+    verbose: int = 0,
+) -> keras.Model:
+    """A small HGQ2 CNN on sklearn's digits: conv -> max-pool -> conv -> flatten -> dense.
+
+    ``(8, 8, 1) -> QConv2D(6, 3x3, relu) -> QMaxPooling2D(2) -> QConv2D(8, 2x2, relu) -> Flatten
+    -> QDense(10)``, hgq2's default quantizer configs (per-element input quantizers, per-element
+    kbi kernels), trained for a few seconds with an EBOPs beta ramp and calibrated with
+    ``hgq.utils.trace_minmax``. The float test accuracy is ``model._hgqc_accuracy`` and the
+    data ``model._hgqc_data`` (python attributes; not saved).
+    """
+    from hgq.layers import QConv2D, QMaxPooling2D
+
+    keras.utils.set_random_seed(seed)
+    x_train, y_train, x_test, y_test = make_digits_data(seed)
+    inp = keras.Input((8, 8, 1), name='image')
+    h = QConv2D(6, 3, activation='relu', name='conv1')(inp)
+    h = QMaxPooling2D(2, name='pool1')(h)
+    h = QConv2D(8, 2, activation='relu', name='conv2')(h)
+    h = keras.layers.Flatten(name='flatten')(h)
+    out = QDense(10, name='dense_out')(h)
+    model = keras.Model(inp, out, name='digits_cnn')
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=['accuracy'],
+    )
+    warmup = max(1, epochs // 4)
+    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (warmup, 1e-7, 'log'), (epochs, beta_final, 'constant')])
+    model.fit(
+        x_train,
+        y_train,
+        epochs=epochs,
+        batch_size=batch_size,
+        shuffle=True,
+        callbacks=[BetaScheduler(schedule)],
+        verbose=verbose,
+    )
+    trace_minmax(model, x_train, batch_size=4096)
+    pred = np.asarray(model.predict(x_test, batch_size=4096, verbose=0))
+    model._hgqc_data = (x_train, y_train, x_test, y_test)
     model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y_test))
     return model
 

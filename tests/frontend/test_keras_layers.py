@@ -1,0 +1,75 @@
+"""Convolution, pooling and wiring layers: the lowered graph, run by the interpreter, equals Keras
+bit for bit over the quantizer matrix (kif/kbi, WRAP/SAT/SAT_SYM, RND/TRN, per-element/shared)."""
+
+from __future__ import annotations
+
+import keras
+import pytest
+from hgq.layers import QConv2D, QDense, QMaxPooling2D
+
+from hgqc.frontend import FrontendError, from_keras
+from hgqc.ir import Op
+
+from .layer_models import IMG_SHAPE, MATRIX, SEQ_SHAPE, Confs, branchy_model, cfg_id, perturb
+from .test_keras import assert_exact, mixed_inputs
+
+N_INPUTS = 2000
+AVG = False
+
+
+@pytest.mark.parametrize('cfg', MATRIX, ids=[cfg_id(c) for c in MATRIX])
+def test_layers_over_quantizer_matrix(cfg):
+    seed = MATRIX.index(cfg)
+    model = branchy_model(cfg, avg=AVG)
+    perturb(model, seed)
+    xs = [mixed_inputs(SEQ_SHAPE, seed, n=N_INPUTS), mixed_inputs(IMG_SHAPE, 1000 + seed, n=N_INPUTS)]
+    g = assert_exact(model, xs)
+    convs = {n.name for n in g if n.op is Op.CMVM}
+    assert {'conv2d_same', 'conv2d_groups', 'conv1d_causal', 'conv_after_wiring1d'} <= convs
+    assert len(g.outputs) == len(model.outputs)
+
+
+def test_wiring_on_raw_input_and_padding_zeros():
+    """Padding/cropping/upsampling an input before its first quantizer moves port positions only."""
+    c = Confs(('kif', 'SAT', 'RND', True))
+    inp = keras.Input((5, 6, 1), name='x')
+    h = keras.layers.ZeroPadding2D(((1, 0), (2, 1)), name='zpad')(inp)
+    h = keras.layers.UpSampling2D((1, 2), name='up')(h)
+    h = keras.layers.Cropping2D(((0, 1), (3, 2)), name='crop')(h)
+    out = QConv2D(2, 3, name='conv', **c.conv(shared_iq=True))(h)  # upsampled copies share one quantization
+    model = keras.Model(inp, out)
+    perturb(model, 5)
+    g = assert_exact(model, mixed_inputs((5, 6, 1), 5, n=N_INPUTS))
+    assert g.inputs[0].shape == (5, 6, 1)
+
+
+def test_channels_first():
+    c = Confs(('kbi', 'WRAP', 'TRN', True))
+    inp = keras.Input((2, 6, 5), name='x')
+    h = QConv2D(3, 2, padding='same', data_format='channels_first', name='conv', **c.conv())(inp)
+    h = QMaxPooling2D(2, data_format='channels_first', name='pool', **c.pool())(h)
+    h = keras.layers.Flatten(data_format='channels_first', name='flat')(h)
+    model = keras.Model(inp, QDense(3, name='d')(h))
+    perturb(model, 6)
+    assert_exact(model, mixed_inputs((2, 6, 5), 6, n=N_INPUTS))
+
+
+def test_keras_ops_slicing_transpose_reshape():
+    c = Confs(('kif', 'WRAP', 'RND', True))
+    inp = keras.Input((4, 6), name='x')
+    h = QDense(5, name='d1', iq_conf=c.data(), kq_conf=c.weight(), bq_conf=c.bias())(inp)
+    a = keras.ops.transpose(h[:, 1:, ::2], (0, 2, 1))
+    b = keras.ops.reshape(h[:, -1], (-1, 5, 1))
+    b = keras.ops.squeeze(keras.ops.expand_dims(b, 1), 1)
+    model = keras.Model(inp, [a, b, h[:, 0, 1:4]])
+    perturb(model, 7)
+    g = assert_exact(model, mixed_inputs((4, 6), 7, n=N_INPUTS))
+    assert g.count(Op.CMVM) == 1
+
+
+def test_unsupported_padding_and_interpolation_are_refused():
+    inp = keras.Input((4, 4, 1))
+    h = QConv2D(2, 3, name='c')(inp)
+    model = keras.Model(inp, keras.layers.UpSampling2D(2, interpolation='bilinear', name='up')(h))
+    with pytest.raises(FrontendError, match=r"'up' .*interpolation 'bilinear' is not supported; use interpolation='nearest'"):
+        from_keras(model)
