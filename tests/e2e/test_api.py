@@ -72,4 +72,5 @@ def test_custom_pass_in_compile(model):
         return graph
 
     project = hgqc.compile(model, pipeline=insert_after(DEFAULT_PIPELINE, 'lower', 'test_api_spy'))
-    assert seen and project.metadata['options']['pipeline'][5] == 'test_api_spy'
+    pipeline = project.metadata['options']['pipeline']
+    assert seen and pipeline[list(DEFAULT_PIPELINE).index('lower') + 1] == 'test_api_spy'
