@@ -514,11 +514,17 @@ def solve(
         types = [DEFAULT_TYPE] * n_in
     if digits is None:
         digits = csd_matrix(w)
-    s = _Solver(n_in, digits, n_out, None if bias is None else [float(b) for b in np.ravel(bias)], types)
-    limit = s.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, s.min_depth())
+    b = None if bias is None else [float(v) for v in np.ravel(bias)]
+    plain = _Solver(n_in, digits, n_out, b, types)
+    limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
+    best = plain.program()
     if share:
+        s = _Solver(n_in, digits, n_out, b, types)
         s.run_cse(limit)
-    return s.program()
+        shared = s.program()
+        if len(shared['ops']) <= len(best['ops']):  # greedy sharing can lose on tiny matrices
+            best = shared
+    return best
 
 
 # --------------------------------------------------------------------------- checking
