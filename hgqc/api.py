@@ -21,15 +21,21 @@ class CompileError(HgqcError, ValueError):
 
 
 def load_graph(model: Any) -> Graph:
-    """Run the frontend that fits ``model``: a keras.Model, a ``.keras`` path, or an ``.onnx`` path."""
+    """Run the frontend that fits ``model``: a keras.Model, a ``.keras`` path, an ``.onnx`` path or ModelProto."""
     if isinstance(model, Graph):
         return model
     if isinstance(model, (str, os.PathLike)):
         suffix = Path(model).suffix.lower()
         if suffix == '.onnx':
-            raise CompileError(f"'{model}': the QONNX frontend is not available in this version of hgqc")
+            from .frontend.qonnx import from_qonnx
+
+            return from_qonnx(model)
         if suffix not in ('.keras',):
-            raise CompileError(f"'{model}': unknown model format '{suffix}'; expected a .keras file")
+            raise CompileError(f"'{model}': unknown model format '{suffix}'; expected a .keras or .onnx file")
+    if type(model).__module__.startswith(('onnx', 'qonnx')):  # ModelProto / qonnx ModelWrapper
+        from .frontend.qonnx import from_qonnx
+
+        return from_qonnx(model)
     from .frontend.keras import from_keras
 
     return from_keras(model)

@@ -23,8 +23,8 @@ SUBCOMMANDS = ('run', 'verify', 'report')
 
 
 def _compile_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) model to bit-exact hardware.')
-    p.add_argument('model', help='model file (.keras)')
+    p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) or QONNX (.onnx) model to bit-exact hardware.')
+    p.add_argument('model', help='model file (.keras or .onnx)')
     p.add_argument('-o', '--output', required=True, help='output project folder')
     p.add_argument('--target', default='verilog', help='verilog (default, Verilog-2001) or vhdl (VHDL-2008)')
     p.add_argument('--latency-cutoff', type=int, default=0, help='register every N adder levels (0: combinational)')

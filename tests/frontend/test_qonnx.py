@@ -1,0 +1,221 @@
+"""QONNX frontend on hand-built graphs: interpreter == qonnx ``execute_onnx``, exactly, on grid inputs
+that include out-of-range values (clamping) and values that land on rounding ties."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from onnx import numpy_helper
+
+from hgqc.frontend import FrontendError
+from hgqc.frontend.qonnx import ROUND_MODES, QonnxExactnessWarning, from_qonnx
+from hgqc.ir import Op
+from hgqc.runtime.interpreter import Interpreter
+from hgqc.testing.qonnx_graphs import GraphBuilder, grid_inputs, reference
+
+N = 1000
+
+
+def check(model, *xs, min_distinct: int = 2):
+    """Compile, run both, demand array_equal on every output (and that outputs are not trivial)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', QonnxExactnessWarning)
+        g = from_qonnx(model)
+    want = reference(model, *xs)
+    got = Interpreter(g).predict(*[x.astype(np.float64) for x in xs])
+    got = got if isinstance(got, list) else [got]
+    assert len(got) == len(want)
+    for k, (w, o) in enumerate(zip(want, got)):
+        assert w.shape == o.shape, (k, w.shape, o.shape)
+        bad = np.flatnonzero(w.ravel() != o.ravel())
+        first = f'first at {bad[0]}: want {w.ravel()[bad[0]]} got {o.ravel()[bad[0]]}' if bad.size else ''
+        assert bad.size == 0, f'output {k}: {bad.size} mismatches, {first}'
+        assert len(np.unique(w)) >= min_distinct, f'output {k} is (nearly) constant: the test would prove little'
+    return g
+
+
+# ----------------------------------------------------------------------------- Quant
+
+
+@pytest.mark.parametrize('mode', list(ROUND_MODES))
+def test_quant_rounding_modes_ties_and_clamps(mode):
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 8)
+    h = b.node('Mul', [x, b.const(0.125)])  # multiples of 1/32: ties at half of the 1/4 step below
+    outs = [b.quant(h, 0.25, 3, signed=s, narrow=n, mode=mode) for s in (0, 1) for n in (0, 1)]
+    outs.append(b.quant(h, 0.5, 4, mode=mode, zeropt=3.0))  # integer zero point: shifted clamp bounds
+    m = b.model([('x', (6,))], outs)
+    xs = grid_inputs((6,), 0.25, 8, N, seed=1)
+    g = check(m, xs)
+    assert g.count(Op.TABLE) == 0  # power-of-two scales map onto quantize ops, no tables
+
+
+def test_quant_per_channel_scales_and_input_quant():
+    b = GraphBuilder()
+    x = b.quant('x', np.array([[0.5], [0.25], [0.125]]), 6, mode='FLOOR')  # per-channel input quant (C, 1)
+    y = b.quant(x, np.array([[1.0], [0.5], [0.0625]]), 4, mode='HALF_UP')
+    m = b.model([('x', (3, 4))], [y])
+    xs = grid_inputs((3, 4), 0.0625, 10, N, seed=2)  # finer than the input grid: the input quant rounds
+    g = check(m, xs)
+    assert g.input_quant['x']['round'] == 'TRN'
+
+
+def test_quant_on_weights_is_folded_and_non_pow2_activation_scale():
+    b = GraphBuilder()
+    rng = np.random.default_rng(3)
+    x = b.quant('x', 0.125, 4)
+    w = b.quant(b.const(rng.normal(size=(5, 4))), 0.75, 3, narrow=1)  # non-power-of-two weight scale
+    h = b.node('MatMul', [x, w])
+    y = b.quant(h, 0.3, 4, mode='ROUND')  # non-power-of-two activation scale: exact lookup table
+    m = b.model([('x', (5,))], [y])
+    g = check(m, grid_inputs((5,), 0.125, 4, N, seed=3))
+    assert g.count(Op.TABLE) == 1
+
+
+def test_bipolar_and_one_bit_quant():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 5)
+    y1 = b.node('BipolarQuant', [x, b.const(0.5)], domain='qonnx.custom_op.general')
+    y2 = b.quant(x, 2.0, 1, signed=1)  # qonnx: 1-bit signed Quant is bipolar (x >= 0 -> +1)
+    y3 = b.node('BipolarQuant', [b.node('Add', [x, b.const(0.75)]), b.const(0.3)], domain='qonnx.custom_op.general')
+    m = b.model([('x', (4,))], [y1, y2, y3])
+    check(m, grid_inputs((4,), 0.25, 5, N, seed=4))
+
+
+@pytest.mark.parametrize('mode', ['FLOOR', 'ROUND', 'CEIL', 'HALF_UP'])
+def test_trunc_v2(mode):
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 8)
+    s = b.node('Mul', [b.node('Add', [x, x]), b.const(4.0)])  # sum on the 0.25 grid, wider range
+    tr = [s, b.const(0.25), b.const(0.0), b.const(10.0), b.const(2.0), b.const(4.0)]
+    y1 = b.node('Trunc', tr, domain='qonnx.custom_op.general', rounding_mode=mode, signed=1, narrow=0)
+    tr2 = [x, b.const(0.25), b.const(0.0), b.const(8.0), b.const(0.6), b.const(3.0)]  # non-power-of-two output scale
+    y2 = b.node('Trunc', tr2, domain='qonnx.custom_op.general', rounding_mode=mode, signed=1, narrow=1)
+    m = b.model([('x', (4,))], [y1, y2])
+    check(m, grid_inputs((4,), 0.25, 8, N, seed=5))
+
+
+def test_multithreshold():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 6)
+    thr = np.sort(np.random.default_rng(6).integers(-30, 30, (3, 7)) / 4.0 + 0.125 * (np.arange(3)[:, None] == 1), axis=1)
+    attrs = dict(domain='qonnx.custom_op.general', out_dtype='INT4', out_scale=0.5, out_bias=-1.5)
+    y = b.node('MultiThreshold', [x, b.const(thr)], **attrs)
+    m = b.model([('x', (3, 2, 2))], [y])
+    check(m, grid_inputs((3, 2, 2), 0.25, 6, N, seed=6))
+
+
+# ----------------------------------------------------------------------------- standard ONNX
+
+
+def test_gemm_matmul_add_sub_relu_clip_div():
+    rng = np.random.default_rng(7)
+    b = GraphBuilder()
+    x = b.quant('x', 0.125, 6)
+    w = b.const(rng.integers(-8, 8, (4, 6)) / 8)
+    h = b.node('Gemm', [x, w, b.const(rng.integers(-8, 8, 4) / 4)], transB=1, alpha=0.5, beta=2.0)
+    h = b.node('Relu', [h])
+    h2 = b.node('MatMul', [x, b.const(rng.integers(-4, 4, (6, 4)) / 4)])
+    s = b.node('Sub', [h, h2])
+    s = b.node('Clip', [s, b.const(-1.5), b.const(2.25)])
+    d = b.node('Div', [b.node('Add', [s, h2]), b.const(4.0)])
+    v = b.node('Mul', [d, h2])  # variable x variable
+    m = b.model([('x', (6,))], [b.quant(d, 0.125, 6), b.quant(v, 0.0625, 8, mode='HALF_DOWN')])
+    check(m, grid_inputs((6,), 0.125, 6, N, seed=7))
+
+
+@pytest.mark.parametrize(
+    'cfg',
+    [
+        dict(k=(3, 3), pads=[1, 1, 1, 1], strides=[1, 1], dil=[1, 1], group=1),
+        dict(k=(3, 2), pads=[0, 1, 2, 0], strides=[2, 1], dil=[1, 2], group=1),
+        dict(k=(3, 3), pads=[1, 1, 1, 1], strides=[1, 1], dil=[1, 1], group=3),  # depthwise
+        dict(k=(3,), pads=[1, 2], strides=[2], dil=[1], group=1),  # 1-D
+    ],
+    ids=['2d-same', '2d-stride-dil', 'depthwise', '1d'],
+)
+def test_conv(cfg):
+    rng = np.random.default_rng(8)
+    k = cfg['k']
+    sp = (5, 6) if len(k) == 2 else (9,)
+    C, O = 3, 3 if cfg['group'] == 3 else 4
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 4)
+    W = b.const(rng.integers(-4, 4, (O, C // cfg['group'], *k)) / 4)
+    B = b.const(rng.integers(-4, 4, O) / 2)
+    attrs = dict(kernel_shape=list(k), pads=cfg['pads'], strides=cfg['strides'], dilations=cfg['dil'], group=cfg['group'])
+    y = b.node('Conv', [x, W, B], **attrs)
+    m = b.model([('x', (C, *sp))], [b.quant(b.node('Relu', [y]), 0.5, 4, signed=0)])
+    check(m, grid_inputs((C, *sp), 0.25, 4, N, seed=8))
+
+
+def test_pooling_and_batchnorm():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 5)
+    mp = b.node('MaxPool', [x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1])
+    ap = b.node('AveragePool', [x], kernel_shape=[2, 2], strides=[2, 2])
+    gap = b.node('GlobalAveragePool', [x])
+    gmp = b.node('GlobalMaxPool', [x])
+    gamma, beta, mean, var = (b.const(v) for v in ([0.5, 2.0], [0.25, -1.0], [0.5, -0.25], [0.25, 4.0]))
+    bn = b.node('BatchNormalization', [x, gamma, beta, mean, var], epsilon=0.0)
+    bn2 = b.node('BatchNormalization', [x, gamma, beta, mean, b.const([0.3, 1.7])], epsilon=1e-3)  # float32 rounding
+    m = b.model([('x', (2, 4, 4))], [mp, ap, gap, gmp, bn, bn2])
+    check(m, grid_inputs((2, 4, 4), 0.25, 5, N, seed=9))
+
+
+def test_wiring_ops():
+    b = GraphBuilder()
+    x = b.quant('x', 0.5, 5)  # (2, 3, 4)
+    t = b.node('Transpose', [x], perm=[0, 3, 1, 2])  # (4, 2, 3)
+    f = b.node('Flatten', [t], axis=1)  # (24,)
+    r = b.node('Reshape', [f, b.const([-1, 6, 4], dtype=np.int64)])
+    s1, s2 = b.node('Split', [r, b.const([2, 4], dtype=np.int64)], n_out=2, axis=1)
+    sl = b.node('Slice', [x, *(b.const(v, dtype=np.int64) for v in ([0, 1], [2, 4], [1, 2], [1, 2]))])  # (2, 2, 2)
+    u = b.node('Unsqueeze', [sl, b.const([1], dtype=np.int64)])
+    q = b.node('Squeeze', [u, b.const([1], dtype=np.int64)])
+    cst = b.node('Constant', [], value=numpy_helper.from_array(np.arange(4, dtype=np.float32) / 4))
+    c = b.node('Concat', [s2, b.node('Identity', [s1])], axis=1)  # (6, 4)
+    m = b.model([('x', (2, 3, 4))], [c, q, b.node('Add', [c, cst])])
+    check(m, grid_inputs((2, 3, 4), 0.5, 5, N, seed=10))
+
+
+def test_residual_add_of_two_branches():
+    b = GraphBuilder()
+    x = b.quant('x', 0.125, 6)
+    a = b.quant(b.node('MatMul', [x, b.const(np.eye(4)[::-1] * 0.5)]), 0.0625, 6)
+    y = b.quant(b.node('Add', [a, x]), 0.125, 6, mode='HALF_EVEN')
+    check(b.model([('x', (4,))], [y]), grid_inputs((4,), 0.125, 6, N, seed=11))
+
+
+# ----------------------------------------------------------------------------- errors and warnings
+
+
+def test_errors_name_the_node():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 4)
+    y = b.node('Softmax', [x])
+    with pytest.raises(FrontendError, match=r"node 'Softmax_\d+' \(Softmax\).*not supported"):
+        from_qonnx(b.model([('x', (4,))], [y]))
+    b = GraphBuilder()
+    y = b.node('Relu', ['x'])
+    with pytest.raises(FrontendError, match='without a Quant'):
+        from_qonnx(b.model([('x', (4,))], [y]))
+    b = GraphBuilder()
+    x = b.quant('x', 0.3, 4)
+    with pytest.raises(FrontendError, match='graph input needs power-of-two scales'):
+        from_qonnx(b.model([('x', (4,))], [x]))
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 8)
+    y = b.node('AveragePool', [x], kernel_shape=[3], strides=[3])
+    with pytest.raises(FrontendError, match=r'AveragePool.*not exact in float32'):
+        from_qonnx(b.model([('x', (2, 6))], [y]))
+
+
+def test_wide_sums_warn_about_float32():
+    b = GraphBuilder()
+    x = b.quant('x', 2.0**-12, 16)
+    y = b.node('MatMul', [x, b.const(np.full((8, 2), 1.0 + 2.0**-12))])
+    with pytest.warns(QonnxExactnessWarning, match=r"node 'MatMul_\d+'.*float32 reference may round"):
+        from_qonnx(b.model([('x', (8,))], [y]))
