@@ -683,4 +683,4 @@ def _qdense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tens
 
 
 # Layer families in their own modules; importing them registers their handlers.
-from . import keras_conv, keras_einsum, keras_merge, keras_pool, keras_table, keras_wiring  # noqa: E402, F401
+from . import keras_conv, keras_einsum, keras_merge, keras_pool, keras_table, keras_table_layers, keras_wiring  # noqa: E402, F401
