@@ -71,3 +71,29 @@ def test_compiled_and_verilator_equal_keras(tmp_path):
     assert {Op.TABLE, Op.MUL, Op.MAX, Op.REG} <= ops
     result = project.verify(x, simulator='verilator', workdir=tmp_path)
     assert result.total == len(x) and result.mismatches == 0, result.first_mismatch_detail
+
+
+# --------------------------------------------------------------------------- refusals
+
+
+def _lower_error(model) -> str:
+    from hgqc.frontend import FrontendError
+
+    with pytest.raises(FrontendError) as e:
+        from_keras(model)
+    return str(e.value)
+
+
+def test_refusals_name_the_layer_and_the_fix():
+    import keras
+    from hgq import layers as hl
+
+    inp = keras.Input((4,), name='x')
+    x = hl.Quantizer(name='q')(inp)
+    msg = _lower_error(keras.Model(inp, hl.QUnaryFunctionLUT('tanh', enable_oq=False, name='lut')(x)))
+    assert "layer 'lut' (QUnaryFunctionLUT)" in msg and 'enable the output quantizer' in msg
+    msg = _lower_error(keras.Model(inp, keras.layers.Concatenate(name='cat')([inp, inp])))
+    assert "reaches layer 'cat' without a quantizer" in msg
+    three = hl.QEinsum('bi,bi,bi->b', name='e3')([x, x, x])
+    msg = _lower_error(keras.Model(inp, three))
+    assert "layer 'e3' (QEinsum)" in msg and 'two-operand' in msg
