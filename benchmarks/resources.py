@@ -146,20 +146,26 @@ def main(argv=None) -> int:
                 rows = [bench_hgqc(model, cutoff, args.repeat, Path(tmp), synth)]
                 if not args.no_peers:
                     for name in ('da4ml', 'alkaid'):
-                        if peer_available(name):
+                        if not peer_available(name):
+                            continue
+                        try:
                             rows.append(bench_peer(name, model, cutoff, rows[0]['stages'], args.repeat, Path(tmp), synth))
+                        except Exception as e:  # noqa: BLE001 - a peer that cannot convert a model is a result too
+                            print(f'{name} failed on {Path(path).stem}: {type(e).__name__}: {str(e)[:200]}', flush=True)
+                            rows.append({'tool': f'{name} (failed: {type(e).__name__})'})
                 for r in rows:
                     r.update(model=Path(path).stem, cutoff=cutoff)
                     print(' | '.join(_fmt(r.get(c)) for c in COLS), flush=True)
                 table += rows
-                if synth and len(rows) > 1:
-                    best = min(r['luts'] for r in rows[1:])
+                peers_ok = [r for r in rows[1:] if 'luts' in r]
+                if synth and peers_ok:
+                    best = min(r['luts'] for r in peers_ok)
                     ratio = rows[0]['luts'] / best
-                    shallow = all(rows[0]['depth'] <= r['depth'] for r in rows[1:])
+                    shallow = all(rows[0]['depth'] <= r['depth'] for r in peers_ok)
                     ok = ratio <= LUT_TARGET and shallow
                     verdicts.append(
                         f'{Path(path).stem} cutoff {cutoff}: hgqc LUTs / min(peers) = {ratio:.3f}, '
-                        f'depth {rows[0]["depth"]} vs {[r["depth"] for r in rows[1:]]}'
+                        f'depth {rows[0]["depth"]} vs {[r["depth"] for r in peers_ok]}'
                         + (f' -> target {"met" if ok else "NOT met"}' if cutoff == 0 else '')
                     )
     print('\n| ' + ' | '.join(COLS) + ' |\n|' + '---|' * len(COLS))

@@ -118,8 +118,11 @@ def _ceil_log2(x: int) -> int:
 class _Solver:
     """State of one CSE run: operands (inputs, constants, ops) and the terms of every column."""
 
-    def __init__(self, n_in: int, digits: np.ndarray, n_out: int, bias: Sequence[float] | None, types: Sequence[QInterval]):
+    def __init__(
+        self, n_in: int, digits: np.ndarray, n_out: int, bias: Sequence[float] | None, types: Sequence[QInterval], salt: int = 0
+    ):
         self.n_in = n_in
+        self.salt = salt  # 0: plain costs; else a seeded perturbation breaks ties differently (restarts)
         self.vals: list[Interval] = [(t.lo, t.hi, t.f) for t in types]
         self.dep: list[int] = [0] * n_in
         self.ops: list[Key] = []
@@ -214,7 +217,8 @@ class _Solver:
         c = self.costs.get(key)
         if c is None:
             a, b, s, sub = _dec(key)
-            c = self.costs[key] = adder_cost(self.vals[a], self.vals[b], s, bool(sub))
+            c = adder_cost(self.vals[a], self.vals[b], s, bool(sub))
+            c = self.costs[key] = int(_jitter(np.array([key]), c, self.salt)[0]) if self.salt else c
         return c
 
     def push(self, key: int, saving: int) -> None:
@@ -237,6 +241,8 @@ class _Solver:
         keys, counts = np.unique(np.concatenate(chunks), return_counts=True)
         keys, counts = keys[counts > 1], counts[counts > 1]
         costs = _costs_np(self.vals, keys)
+        if costs is not None and self.salt:
+            costs = _jitter(keys, costs, self.salt)
         if costs is not None:
             self.costs = dict(zip(keys.tolist(), costs.tolist()))
         self.keys0, self.counts0 = keys, counts.astype(np.int64)
@@ -443,6 +449,16 @@ def _costs_np(vals: list[Interval], keys: np.ndarray) -> np.ndarray | None:
     return np.maximum(1, width - np.abs(fa - fb))
 
 
+JITTER = 8  # restarts: cost * JITTER + a pseudo-random 0..JITTER-1, a tie-break at most 1/JITTER of an adder bit
+
+
+def _jitter(keys: np.ndarray, costs: np.ndarray | int, salt: int) -> np.ndarray:
+    """Deterministic per-(pattern, salt) perturbation of pattern costs (randomized restarts)."""
+    h = (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(salt * 0xBF58476D1CE4E5B9 & (2**64 - 1))
+    h ^= h >> np.uint64(29)
+    return np.asarray(costs, dtype=np.int64) * JITTER + (h % np.uint64(JITTER)).astype(np.int64)
+
+
 def _pairs_np(x: int, ex: int, sx: int, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
     """Encoded patterns of one term with many (vectorised ``_pair``)."""
     first = (x < o) | ((x == o) & (ex < e))
@@ -502,11 +518,14 @@ def solve(
     max_depth: int | None = None,
     share: bool = True,
     digits: np.ndarray | None = None,
+    restarts: int = 0,
 ) -> dict[str, Any]:
     """One program variant for ``x @ weights + bias`` (see the module docstring).
 
     ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
-    skips CSE and only builds the balanced adder trees (a plain CSD expansion).
+    skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
+    extra greedy runs with seeded tie-break perturbations (``_jitter``) are made; the program
+    with the fewest adders, then the fewest adder bits, is kept (deterministic).
     """
     w = np.asarray(weights, dtype=np.float64)
     n_in, n_out = w.shape
@@ -519,12 +538,26 @@ def solve(
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
     best = plain.program()
     if share:
-        s = _Solver(n_in, digits, n_out, b, types)
-        s.run_cse(limit)
-        shared = s.program()
-        if len(shared['ops']) <= len(best['ops']):  # greedy sharing can lose on tiny matrices
-            best = shared
+        score = program_cost(best, types)
+        for salt in range(restarts + 1):
+            s = _Solver(n_in, digits, n_out, b, types, salt)
+            s.run_cse(limit)
+            cand = s.program()
+            c = program_cost(cand, types)
+            if c <= score:  # ties go to the shared program (greedy sharing can lose on tiny matrices)
+                best, score = cand, c
     return best
+
+
+def program_cost(program: dict[str, Any], types: Sequence[QInterval]) -> tuple[int, int]:
+    """(adders, summed ``adder_cost`` bits) of one program variant on inputs of ``types``."""
+    vals: list[Interval] = [(t.lo, t.hi, t.f) for t in types] + [_const_interval(c) for c in program['consts']]
+    bits = 0
+    for a, b, sh, sub in program['ops']:
+        va = vals[a] if a >= 0 else (0, 0, 0)
+        bits += adder_cost(va, vals[b], sh, bool(sub))
+        vals.append(shift_add_interval(va, vals[b], sh, bool(sub)))
+    return len(program['ops']), bits
 
 
 # --------------------------------------------------------------------------- checking
@@ -612,7 +645,9 @@ def _signature(types: tuple[QInterval, ...]) -> tuple[tuple[int, int, bool], ...
     return tuple((t.width, t.f, t.signed) for t in types)
 
 
-def cmvm_program(node: Node, max_depth: int | None, share: bool = True, max_variants: int = MAX_VARIANTS) -> dict[str, Any]:
+def cmvm_program(
+    node: Node, max_depth: int | None, share: bool = True, max_variants: int = MAX_VARIANTS, restarts: int = 0
+) -> dict[str, Any]:
     """The ``program`` attr of a cmvm node: one solve per distinct position type signature."""
     w = np.asarray(node.attrs['weights'], dtype=np.float64)
     bias = node.attrs.get('bias')
@@ -626,16 +661,17 @@ def cmvm_program(node: Node, max_depth: int | None, share: bool = True, max_vari
     else:
         first = {v: p for p, v in reversed(list(enumerate(select)))}
         reps = [pos[first[v]] for v in range(len(sigs))]
-    variants = [solve(w, bias, r, max_depth, share, digits) for r in reps]
+    variants = [solve(w, bias, r, max_depth, share, digits, restarts) for r in reps]
     return {'variants': variants, 'select': select}
 
 
 @register_pass('cse')
 def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
     max_variants = int(options.extra.get('cse.max_variants', MAX_VARIANTS))
+    restarts = int(options.extra.get('cse.restarts', 0))
     for n in graph.nodes.values():
         if n.op is Op.CMVM:
-            n.attrs['program'] = cmvm_program(n, options.max_adder_depth, True, max_variants)
+            n.attrs['program'] = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts)
     return graph
 
 
@@ -655,6 +691,7 @@ __all__ = [
     'adder_cost',
     'cmvm_program',
     'minimal_depth',
+    'program_cost',
     'program_depth',
     'program_matches',
     'shift_add_interval',

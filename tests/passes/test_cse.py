@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph
 from hgqc.passes import CompileOptions, PassError, PassManager, program_matches
 from hgqc.passes.csd import csd_digits, csd_matrix, csd_value
-from hgqc.passes.cse import cmvm_program, minimal_depth, solve
+from hgqc.passes.cse import cmvm_program, minimal_depth, program_cost, solve
 
 from .graphs import dyadic_matrix, mlp, run_checked, weight_matrices
 
@@ -107,11 +107,18 @@ def test_cse_shares_common_patterns():
 
 def test_cost_prefers_wide_adders():
     # columns 0 and 1 both hold x0 + x1 + x2: all three pairs occur twice, so the adder width
-    # (from the input types) decides which pair is shared first
+    # (from the input types) decides which pair the greedy shares first
+    from hgqc.passes.cse import _Solver
+
     w = np.ones((3, 2))
     wide, narrow = QInterval(-(2**15), 2**15 - 1, 0), QInterval(0, 3, 0)
-    assert solve(w, types=[narrow, narrow, narrow])['ops'][0][:2] == [0, 1]  # tie: smallest pattern
-    assert solve(w, types=[narrow, narrow, wide])['ops'][0][:2] == [0, 2]  # the 2-bit pair waits
+    for types, first in (([narrow] * 3, [0, 1]), ([narrow, narrow, wide], [0, 2])):  # tie: smallest pattern
+        s = _Solver(3, csd_matrix(w), 2, None, types)
+        s.run_cse(4)
+        assert list(s.ops[0][:2]) == first
+    # solve() keeps the cheaper of that and the plain trees (which add the narrow pair first)
+    t = [narrow, narrow, wide]
+    assert program_cost(solve(w, types=t), t) <= program_cost(solve(w, types=t, share=False), t)
 
 
 def test_deterministic_programs():
@@ -165,3 +172,23 @@ def test_stale_attrs_are_never_used():
     out = PassManager(['cse']).run(g)  # cse ignores the stale csd digits
     assert program_matches(w, d1.attrs['program'], d1.attrs['bias'])
     assert out is g
+
+
+@settings(max_examples=20)
+@given(weight_matrices(max_in=8, max_out=8), st.integers(1, 3))
+def test_restarts_exact_deterministic_and_never_worse(wb, restarts):
+    w, b = wb
+    one = solve(w, b)
+    more = solve(w, b, restarts=restarts)
+    assert program_matches(w, more, b)
+    assert more == solve(w.copy(), b if b is None else b.copy(), restarts=restarts)
+    types = [QInterval(-128, 127, 0)] * w.shape[0]
+    assert program_cost(more, types) <= program_cost(one, types)
+    assert more['depth'] <= minimal_depth(w, b) + 2
+
+
+def test_program_cost_counts_adder_bits():
+    t = [QInterval(0, 15, 0), QInterval(-8, 7, 0)]
+    prog = {'n_in': 2, 'consts': [], 'ops': [[0, 1, 0, 0], [2, 0, 4, 1]], 'outputs': [[3, 0, 0]], 'depth': 2}
+    # x0 + x1: [-8, 22] -> 6 bits; (x0 + x1) - (x0 << 4): 4 low bits pass through, [-248, 22] -> 9 - 4 bits
+    assert program_cost(prog, t) == (2, 6 + 5)
