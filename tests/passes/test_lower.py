@@ -91,7 +91,7 @@ def test_bias_is_added_once():
     w = np.ones((3, 4))
     g = run_checked(_cmvm_graph(w, np.full(4, 0.5)), ['csd', 'cse', 'lower', 'range', 'prune'])
     assert count_adders(g) == 3  # x0 + x1, + x2, + 0.5: shared by all four columns
-    assert adder_depth(g) == 3  # a chain is within the default slack (minimal depth 2, + 2)
+    assert adder_depth(g) == 2  # the balanced trees cost as many adders as the shared chain, fewer bits: kept
     g = run_checked(_cmvm_graph(w, np.full(4, 0.5)), ['csd', 'cse', 'lower', 'range', 'prune'], max_adder_depth=2)
     assert (count_adders(g), adder_depth(g)) == (3, 2)  # (x0 + x1) + (x2 + 0.5), still shared
 
