@@ -43,10 +43,9 @@ def _qeinsum_dense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> li
         x = ctx.quantize(x, layer.iq)
     lx, lw, ly = _split_dense_equation(ctx, layer, len(shape_of(x)))
     w = _exact_array(lambda: layer.qkernel, f'{where}: quantized kernel')
-    qb = layer.qbias
     out_shape = ctx.out_shapes[0]
     b = None
-    if qb is not None:
+    if isinstance(layer, QEinsumDenseBatchnorm) or layer.bias is not None:  # the fused form always has a bias
         b = _exact_array(lambda: layer.qbias, f'{where}: quantized bias')
         b = np.broadcast_to(b, (1, *out_shape))[0] if b.ndim > len(out_shape) else np.broadcast_to(b, out_shape)
     y: Tensor = einsum_const(ctx, ctx.require(x), lx, lw, ly, w, b, out_shape)
