@@ -61,3 +61,30 @@ def test_ir_round_trips(compiled):
     for p in compiled.values():
         text = print_graph(p.graph)
         assert print_graph(parse_graph(text)) == text
+
+
+# Other simulators and the VHDL target: every 4th vector (both input distributions), since
+# Icarus and GHDL are event-driven and several times slower per vector than Verilator.
+@pytest.fixture(scope='module')
+def vhdl_compiled(jsc_model):
+    return {c: hgqc.compile(jsc_model, target='vhdl', latency_cutoff=c) for c in (0, 2)}
+
+
+@pytest.mark.parametrize('cutoff', [0, 2])
+def test_iverilog_equals_interpreter(compiled, cutoff, inputs, tmp_path):
+    x = inputs[::4]
+    result = compiled[cutoff].verify(x, simulator='iverilog', workdir=tmp_path)
+    assert result.total == x.shape[0] and result.mismatches == 0, result.first_mismatch_detail
+
+
+@pytest.mark.parametrize('cutoff', [0, 2])
+def test_vhdl_ghdl_equals_interpreter(compiled, vhdl_compiled, cutoff, inputs, tmp_path):
+    from hgqc.ir import print_graph
+
+    project = vhdl_compiled[cutoff]
+    assert print_graph(project.graph) == print_graph(compiled[cutoff].graph)  # one IR, two spellings
+    assert project.metadata['ports'] == compiled[cutoff].metadata['ports']
+    x = inputs[::4]
+    result = project.verify(x, workdir=tmp_path)  # default simulator for a vhdl project: GHDL
+    assert (tmp_path / 'hgqc_tb.vhd').is_file()
+    assert result.total == x.shape[0] and result.mismatches == 0, result.first_mismatch_detail

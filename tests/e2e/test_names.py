@@ -45,3 +45,43 @@ def test_hostile_names_compile_lint_and_simulate(tmp_path):
     )
     assert r.returncode == 0, r.stderr
     assert project.verify(x, simulator='verilator', workdir=tmp_path / 'sim').mismatches == 0
+
+
+# target -> simulator that verifies it; every target must give the same valid, unique port names
+TARGET_SIMULATORS = {'verilog': 'iverilog', 'vhdl': 'ghdl'}  # Verilator: the test above
+HOSTILE_OUTPUTS = ['entity', 'always', '1st-out', 'Ünïcødé 层', 'x' * 150, 'Out', 'out', 'signal_', 'a__b', 'clk']
+
+
+@pytest.fixture(scope='module')
+def hostile_model():
+    keras.utils.set_random_seed(6)
+    x = keras.Input((5,), name='Signal')  # case twin of an output's name, and a VHDL keyword
+    h = QDense(4, activation='relu', name='process')(x)
+    outs = [QDense(2, name=n)(h) for n in HOSTILE_OUTPUTS]
+    return keras.Model(x, outs, name='architecture')
+
+
+@pytest.fixture(scope='module')
+def hostile_io(hostile_model):
+    x = np.random.default_rng(1).normal(0, 2, (400, 5)).astype(np.float32)
+    return x, [np.asarray(w, np.float64) for w in hostile_model.predict(x, batch_size=len(x), verbose=0)]
+
+
+@pytest.mark.parametrize('target', list(TARGET_SIMULATORS))
+def test_hostile_names_in_every_target(hostile_model, hostile_io, target, tmp_path):
+    from hgqc.backends.common import is_identifier
+
+    project = hgqc.compile(hostile_model, latency_cutoff=1, target=target)
+    ports = [p['port'] for kind in ('inputs', 'outputs') for p in project.metadata['ports'][kind]]
+    assert len(ports) == 1 + len(HOSTILE_OUTPUTS)
+    assert all(is_identifier(p, max_len=48) for p in ports), ports  # no keyword of any language, no '__' or trailing '_'
+    assert len({p.lower() for p in ports}) == len(ports) and 'clk' not in {p.lower() for p in ports}
+    text = '\n'.join(project.files.values())
+    assert all(re.search(rf'\b{p}\b', text) for p in ports)
+    x, want = hostile_io
+    assert all(np.array_equal(g, w) for g, w in zip(project.predict(x), want))
+    sim = TARGET_SIMULATORS[target]
+    if shutil.which(sim if sim != 'gxx' else 'g++') is None:
+        pytest.fail(f'{sim} is required to verify the {target} target')
+    res = project.verify(x, simulator=sim, workdir=tmp_path)
+    assert res.mismatches == 0 and res.total == len(x), res.first_mismatch_detail
