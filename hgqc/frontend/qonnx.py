@@ -163,6 +163,7 @@ class _Ctx:
         self.views: dict[Node, tuple[str, np.ndarray]] = {}
         self.warned: set[str] = set()
         self.opsets: dict[str, int] = {}
+        self.consumers: dict[str, int] = {}  # ONNX tensor -> number of reads (graph outputs count)
 
     # ------------------------------------------------------------ errors and naming
     @property
@@ -399,6 +400,8 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
         values[tensor] = InputView(port, np.arange(math.prod(shape[1:]), dtype=np.int64).reshape(shape[1:]))
     opset = _opset(wrapped)
     ctx.opsets = {imp.domain: int(imp.version) for imp in wrapped.model.opset_import}
+    for t in [i for n in g.node for i in n.input] + out_names:
+        ctx.consumers[t] = ctx.consumers.get(t, 0) + 1
     for node in g.node:
         ctx.node = node
         ins: list[Value | None] = []
@@ -759,14 +762,41 @@ def _binary_operands(ctx: _Ctx, ins: list[Value | None]) -> tuple[Node, Node]:
     return na, nb
 
 
+def _fold_bias(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None], sign: int) -> Node | None:
+    """``cmvm(x) + c`` (``c`` constant per output, the cmvm read by this node only) as one cmvm with a bias.
+
+    Exporters write a bias as a separate Add after MatMul; inside the cmvm the bias is one more
+    leaf of the adder tree instead of an extra adder level.
+    """
+    x, c = ins[0], ins[1]
+    if sign > 0 and isinstance(x, Const):
+        x, c = c, x
+    src = node.input[0] if x is ins[0] else node.input[1]
+    if not (isinstance(x, Node) and isinstance(c, Const) and x.op is Op.CMVM and not x.users):
+        return None
+    if ctx.consumers.get(src, 0) != 1 or x.shape != ctx.out_shape():
+        return None
+    cb = data_const(np.asarray(c.value, dtype=np.float64), x.shape, ctx).reshape(-1, x.shape[-1])
+    if not np.all(cb == cb[:1]):
+        return None
+    old = x.attrs.get('bias')
+    bias = (np.zeros(x.shape[-1]) if old is None else np.asarray(old, dtype=np.float64)) + sign * cb[0]
+    y = ctx.emit(Op.CMVM, [x.inputs[0]], {'weights': x.attrs['weights'], 'bias': bias if bias.any() else None})
+    y.name = x.name
+    ctx.graph.erase(x)
+    return y
+
+
 @register_onnx_op('Add')
 def _add(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
-    return [ctx.emit(Op.ADD, list(_binary_operands(ctx, ins)))]
+    folded = _fold_bias(ctx, node, ins, +1)
+    return [folded if folded is not None else ctx.emit(Op.ADD, list(_binary_operands(ctx, ins)))]
 
 
 @register_onnx_op('Sub')
 def _sub(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
-    return [ctx.emit(Op.SUB, list(_binary_operands(ctx, ins)))]
+    folded = _fold_bias(ctx, node, ins, -1) if isinstance(ins[1], Const) else None
+    return [folded if folded is not None else ctx.emit(Op.SUB, list(_binary_operands(ctx, ins)))]
 
 
 def _const_scale(ctx: _Ctx, x: Node, c: np.ndarray, ref: Callable[[np.ndarray, tuple[Any, ...]], np.ndarray]) -> Node:

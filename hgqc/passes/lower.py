@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.ops import Op, table_entry, table_keys
+from ..ir.ops import Op, make_table, table_entry, table_keys
 from ..ir.types import ZERO, TensorType
 from ..options import CompileOptions
 from .cse import cmvm_program, program_matches, scalar_shift_add_type
@@ -49,6 +49,25 @@ ELEMENTWISE = frozenset({Op.QUANTIZE, Op.RELU, Op.NEG, Op.ADD, Op.SUB, Op.MUL, O
 def _elem_name(name: str, shape: tuple[int, ...], k: int) -> str:
     idx = np.unravel_index(k, shape) if shape else ()
     return f'{name}[{",".join(str(int(i)) for i in idx)}]'
+
+
+def _cover(tab: dict[str, Any], q: Any) -> dict[str, Any]:
+    """``tab`` extended (edge values repeated) to every key of the scalar input type ``q``.
+
+    A lowered element's interval can be looser than its tensor-level one (interval arithmetic
+    through a shift-add tree loses correlations), while the table covers only the tensor-level
+    values; the extra keys are unreachable, so any value fills them.
+    """
+    fi, lo, vals = int(tab['f_in']), int(tab['lo']), np.asarray(tab['values'])
+    if q.f > fi or q.is_zero:
+        return tab
+    k0, k1 = q.lo << (fi - q.f), q.hi << (fi - q.f)
+    hi = lo + len(vals) - 1
+    if k0 >= lo and k1 <= hi:
+        return tab
+    pre, post = max(0, lo - k0), max(0, k1 - hi)
+    values = np.concatenate([np.repeat(vals[:1], pre), vals, np.repeat(vals[-1:], post)])
+    return make_table(lo - pre, fi, int(tab['f']), values)
 
 
 class _Lowerer:
@@ -153,6 +172,7 @@ class _Lowerer:
             if xs[0] is None:  # a table of the constant 0 is a constant
                 v = int(np.asarray(tab['values'])[table_keys(tab, ZERO)[0] - int(tab['lo'])])
                 return ('c', math.ldexp(v, -int(tab['f']))) if v else None
+            tab = _cover(tab, self.node(xs[0]).type.elems[0])
             attrs = {'tables': [tab], 'select': np.array(0, dtype=np.int64)}
         if op is Op.QUANTIZE:
             for key in ('k', 'i', 'f'):

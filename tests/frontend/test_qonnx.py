@@ -219,3 +219,96 @@ def test_wide_sums_warn_about_float32():
     y = b.node('MatMul', [x, b.const(np.full((8, 2), 1.0 + 2.0**-12))])
     with pytest.warns(QonnxExactnessWarning, match=r"node 'MatMul_\d+'.*float32 reference may round"):
         from_qonnx(b.model([('x', (8,))], [y]))
+
+
+# ----------------------------------------------------------------------------- through the compiler
+
+
+def test_compiled_graphs_stay_exact():
+    """Tables, clamps, diagonal cmvms and pooling through every pass (check mode re-verifies each)."""
+    import hgqc
+
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 5)  # (2, 4, 4)
+    c = b.node('Conv', [x, b.const(np.arange(-9, 9).reshape(2, 1, 3, 3) / 8)], kernel_shape=[3, 3], pads=[1, 1, 1, 1], group=2)
+    c = b.quant(c, 0.5, 4, mode='HALF_UP', zeropt=1.0)
+    p = b.node('MaxPool', [c], kernel_shape=[2, 2], strides=[2, 2])
+    m = b.node('Mul', [p, b.const(np.array([0.75, -1.5]).reshape(2, 1, 1))])
+    t = b.quant(b.node('Flatten', [m]), 0.3, 3, mode='UP')  # table
+    y = b.node('MultiThreshold', [x, b.const(np.array([[-1.0, 0.25, 1.5]]))], domain='qonnx.custom_op.general', out_dtype='UINT2')
+    model = b.model([('x', (2, 4, 4))], [t, y])
+    xs = grid_inputs((2, 4, 4), 0.25, 5, N, seed=12)
+    project = hgqc.compile(model, check=True)
+    want = reference(model, xs)
+    got = project.predict(xs.astype(np.float64))
+    for w, o in zip(want, got):
+        assert np.array_equal(w, o)
+        assert len(np.unique(w)) > 2
+
+
+# ----------------------------------------------------------------------------- Keras (HGQ2) == QONNX
+
+
+def _ir_to_qonnx(graph) -> object:
+    """The QONNX model of a Keras-lowered graph made of per-tensor SAT/TRN quantizers, cmvm and relu."""
+    b = GraphBuilder()
+    names = {}
+
+    def quant(src, k, i, f):
+        (k,), (i,), (f,) = (np.unique(a) for a in (k, i, f))  # one quantizer per tensor
+        return b.quant(src, 2.0 ** -int(f), int(k + i + f), signed=int(k), mode='FLOOR')
+
+    for n in graph.nodes.values():
+        if n.op is Op.INPUT:
+            q = graph.input_quant[n.name]
+            assert (q['round'], q['overflow']) == ('TRN', 'SAT')
+            names[n] = quant(n.name, q['k'], q['i'], q['f'])
+        elif n.op is Op.CMVM:
+            y = b.node('MatMul', [names[n.inputs[0]], b.const(n.attrs['weights'])])
+            bias = n.attrs.get('bias')
+            names[n] = y if bias is None else b.node('Add', [y, b.const(bias)])
+        elif n.op is Op.RELU:
+            names[n] = b.node('Relu', [names[n.inputs[0]]])
+        elif n.op is Op.QUANTIZE:
+            assert (n.attrs['round'], n.attrs['overflow']) == ('TRN', 'SAT')
+            names[n] = quant(names[n.inputs[0]], n.attrs['k'], n.attrs['i'], n.attrs['f'])
+        else:
+            raise AssertionError(f'no QONNX counterpart written for {n.op}')
+    (port,) = graph.inputs
+    return b.model([(port.name, port.shape)], [names[v] for _, v in graph.outputs])
+
+
+def test_keras_and_qonnx_give_ir_of_equal_cost():
+    import keras
+    from hgq.config import QuantizerConfig
+    from hgq.layers import QDense, Quantizer
+
+    import hgqc
+    from hgqc.frontend.keras import from_keras
+    from hgqc.passes.lower import adder_depth, count_adders
+
+    def qc(place, i, f, k=1):
+        return QuantizerConfig('kif', place, overflow_mode='SAT', round_mode='TRN', heterogeneous_axis=(), i0=i, f0=f, k0=k)
+
+    keras.utils.set_random_seed(13)
+    inp = keras.Input((8,), name='x')
+    d1 = QDense(6, activation='relu', iq_conf=qc('datalane', 2, 3), kq_conf=qc('weight', 0, 3), bq_conf=qc('bias', 1, 3))
+    d2 = QDense(3, enable_iq=False, kq_conf=qc('weight', 0, 3), bq_conf=qc('bias', 1, 3))
+    h = Quantizer(config=qc('datalane', 2, 2, 0))(d1(inp))
+    model = keras.Model(inp, Quantizer(config=qc('datalane', 3, 2))(d2(h)))
+    for d in (d1, d2):
+        d.bias.assign(np.random.default_rng(13).integers(-8, 8, d.bias.shape) / 8)
+    kg = from_keras(model)
+    qmodel = _ir_to_qonnx(kg)
+    qg = from_qonnx(qmodel)
+
+    xs = grid_inputs((8,), 0.125, 6, N, seed=13)
+    want = np.asarray(model.predict(xs, batch_size=N, verbose=0), dtype=np.float64)
+    assert np.array_equal(Interpreter(qg).predict(xs.astype(np.float64)), want)
+    assert np.array_equal(reference(qmodel, xs)[0], want)
+
+    pk, pq = hgqc.compile(kg), hgqc.compile(qg)
+    assert count_adders(pk.graph) == count_adders(pq.graph) > 0
+    assert adder_depth(pk.graph) == adder_depth(pq.graph)
+    summary = slice(1, 7)  # adders, adder bits, depth, LUTs, FFs, stages (layer names differ)
+    assert pk.report().splitlines()[summary] == pq.report().splitlines()[summary]
