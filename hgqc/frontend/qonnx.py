@@ -44,7 +44,15 @@ from ..ir.ops import Op, make_table, table_attrs
 from ..ir.types import TensorType, dyadic
 from .errors import FrontendError
 
-__all__ = ['QonnxExactnessWarning', 'ROUND_MODES', 'from_qonnx', 'load_qonnx_model', 'register_onnx_op', 'supported_ops']
+__all__ = [
+    'QonnxCostWarning',
+    'QonnxExactnessWarning',
+    'ROUND_MODES',
+    'from_qonnx',
+    'load_qonnx_model',
+    'register_onnx_op',
+    'supported_ops',
+]
 
 # qonnx rounding-mode names (intquant.resolve_rounding_mode) -> IR rounding
 ROUND_MODES: dict[str, Round] = {
@@ -59,11 +67,16 @@ ROUND_MODES: dict[str, Round] = {
 }
 
 TABLE_LIMIT = 1 << 12  # largest exact lookup table (entries) the frontend builds for one element
+STAIRCASE_LIMIT = 1 << 10  # most comparators per element for a monotone function of a wider input
 F32_EXACT_BITS = 24  # float32 significand
 
 
 class QonnxExactnessWarning(UserWarning):
     """The float32 reference may round where the compiled (exact) model does not."""
+
+
+class QonnxCostWarning(UserWarning):
+    """Exact, but expensive: a node became a large comparator bank."""
 
 
 # =========================================================================== values
@@ -88,7 +101,29 @@ class Const:
     value: np.ndarray
 
 
-Value = Node | InputView | Const
+@dataclass(frozen=True, eq=False)
+class Deferred:
+    """``fn(x)`` elementwise with constant parameters, ``fn`` being the float32 reference: built only
+    when a non-elementwise node reads it, so chains (BatchNormalization -> Quant, Mul -> Quant...)
+    fuse into one exact table or comparator bank of few levels.
+
+    ``params`` are arrays of x's shape; ``fallback`` (single stage only) builds a non-exact
+    lowering when the exact one is too large.
+    """
+
+    x: Node
+    fn: Callable[[np.ndarray, tuple[Any, ...]], np.ndarray]
+    params: tuple[np.ndarray, ...]
+    node: onnx.NodeProto
+    fallback: Callable[[], Node] | None = None
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.x.shape
+
+
+Value = Node | InputView | Const | Deferred
+RefFn = Callable[[np.ndarray, tuple[Any, ...]], np.ndarray]
 Handler = Callable[['_Ctx', onnx.NodeProto, list['Value | None']], list[Value]]
 _HANDLERS: dict[str, Handler] = {}
 
@@ -164,6 +199,8 @@ class _Ctx:
         self.warned: set[str] = set()
         self.opsets: dict[str, int] = {}
         self.consumers: dict[str, int] = {}  # ONNX tensor -> number of reads (graph outputs count)
+        self.internal: set[Node] = set()  # exact by construction (staircases): no float32 check
+        self.built: dict[Deferred, Node] = {}
 
     # ------------------------------------------------------------ errors and naming
     @property
@@ -174,11 +211,11 @@ class _Ctx:
     def error(self, msg: str) -> FrontendError:
         return FrontendError(f'{self.where}: {msg}')
 
-    def warn(self, msg: str, key: str | None = None) -> None:
-        key = key or f'{self.where}: {msg}'
+    def warn(self, msg: str, category: type[Warning] = QonnxExactnessWarning) -> None:
+        key = f'{self.where}: {msg}'
         if key not in self.warned:
             self.warned.add(key)
-            warnings.warn(f'{self.where}: {msg}', QonnxExactnessWarning, stacklevel=3)
+            warnings.warn(key, category, stacklevel=3)
 
     def out_shape(self, k: int = 0) -> tuple[int, ...]:
         """Batch-less inferred shape of the current node's output ``k``."""
@@ -209,7 +246,25 @@ class _Ctx:
             if shape is None:
                 raise self.error('operation on constants only')
             return self.const(data_const(v.value, shape, self))
+        if isinstance(v, Deferred):
+            return self.materialize(v)
         return v
+
+    def materialize(self, d: Deferred) -> Node:
+        """Build a deferred elementwise function (once) as a table or comparator bank."""
+        if d in self.built:
+            return self.built[d]
+        here, self.node = self.node, d.node
+        try:
+            node = _table(self, d.x, d.fn, list(d.params))
+        except FrontendError:
+            if d.fallback is None:
+                raise
+            node = d.fallback()
+        finally:
+            self.node = here
+        self.built[d] = node
+        return node
 
     def const(self, value: np.ndarray) -> Node:
         return self.emit(Op.CONST, [], {'value': np.asarray(value, dtype=np.float64)})
@@ -429,9 +484,11 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
             if t:
                 values[t] = v
     ctx.node = None
-    result = ctx.finalize(port_names, [(p, values[t]) for t, p in zip(out_names, port_out)])
-    _check_float32(result)
-    return result
+    outs = [
+        (p, ctx.materialize(values[t]) if isinstance(values[t], Deferred) else values[t]) for t, p in zip(out_names, port_out)
+    ]
+    _check_float32(ctx.graph, ctx.internal)
+    return ctx.finalize(port_names, outs)
 
 
 def _safe_name(s: str) -> str:
@@ -499,7 +556,29 @@ def _const_input(ctx: _Ctx, ins: list[Value | None], k: int, what: str) -> np.nd
 def _data(ctx: _Ctx, v: Value | None, what: str = 'the data input') -> Node | InputView:
     if v is None or isinstance(v, Const):
         raise ctx.error(f'{what} must be a tensor computed from the model input')
-    return v
+    return ctx.materialize(v) if isinstance(v, Deferred) else v
+
+
+def _elem_input(ctx: _Ctx, v: Value | None) -> Node | Deferred:
+    """The data input of an elementwise node: a node, or a deferred function to fuse with."""
+    if isinstance(v, Deferred):
+        return v
+    return ctx.require(_data(ctx, v))
+
+
+def _defer(
+    ctx: _Ctx, x: Node | Deferred, fn: RefFn, params: list[np.ndarray], fallback: Callable[[], Node] | None = None
+) -> Deferred:
+    """``fn`` applied to ``x``, composed with ``x``'s own function when ``x`` is deferred too."""
+    params = [np.broadcast_to(np.asarray(p), x.shape) for p in params]
+    if isinstance(x, Deferred):
+        n1, f1 = len(x.params), x.fn
+
+        def composed(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:
+            return fn(np.asarray(f1(xs, p[:n1]), dtype=np.float32), p[n1:])
+
+        return Deferred(x.x, composed, x.params + tuple(params), ctx.node)
+    return Deferred(x, fn, tuple(params), ctx.node, fallback)
 
 
 def _pow2_exponent(a: np.ndarray) -> np.ndarray | None:
@@ -546,44 +625,156 @@ def _int_range_quantize(ctx: _Ctx, x: Node | InputView, f: np.ndarray, lo: np.nd
 # =========================================================================== exact tables
 
 
-def _table(ctx: _Ctx, x: Node, fn: Callable[[np.ndarray, tuple[Any, ...]], np.ndarray], params: list[np.ndarray]) -> Node:
-    """``y = fn(x)`` elementwise as an exact lookup table, ``fn`` being the float32 reference.
+def _table(ctx: _Ctx, x: Node, fn: RefFn, params: list[np.ndarray]) -> Node:
+    """``y = fn(x)`` elementwise, exactly as the float32 reference ``fn`` computes it.
 
     ``fn(xs, p)`` maps a float32 vector of input values to output values for one parameter set
-    ``p`` (one entry per array of ``params``, each broadcast to x's shape). The table of each
-    element covers every value its input type allows, so the result equals the reference for
-    any input the reference itself sees exactly.
+    ``p`` (one entry per array of ``params``, each broadcast to x's shape). Elements sharing a
+    parameter set share one domain: the union of their input types. A domain of at most
+    ``TABLE_LIMIT`` values becomes a lookup table (``table`` op) evaluated on every value; a wider
+    one becomes a comparator staircase (``_staircase``), which needs ``fn`` monotone. Either way
+    the result equals the reference for every input the reference itself sees exactly.
     """
     t = x.type
     shape = t.shape
     ps = [np.broadcast_to(np.asarray(p), shape) for p in params]
     groups: dict[tuple, list[int]] = {}
     for e in range(t.size):
-        key = tuple(p.flat[e].item() for p in ps)
-        groups.setdefault(key, []).append(e)
-    per: list[dict[str, Any] | None] = [None] * t.size
+        groups.setdefault(tuple(p.flat[e].item() for p in ps), []).append(e)
+    domains = {}
     for key, elems in groups.items():
         F = max(int(t.elems[e].f) for e in elems)
         lo = min(t.elems[e].lo << (F - t.elems[e].f) for e in elems)
         hi = max(t.elems[e].hi << (F - t.elems[e].f) for e in elems)
-        n = hi - lo + 1
-        if n > TABLE_LIMIT:
-            raise ctx.error(
-                f'this function is exact only as a lookup table over its input, which takes {n} values '
-                f'(> {TABLE_LIMIT}); quantize the input more coarsely (fewer bits) before this node'
-            )
-        xs64 = np.ldexp(np.arange(lo, hi + 1, dtype=np.float64), -F)
-        xs = xs64.astype(np.float32)
-        if np.any(xs.astype(np.float64) != xs64):
-            ctx.warn('its input is not exactly representable in float32, the reference rounds it')
-        ys = np.asarray(fn(xs, key), dtype=np.float64).reshape(-1)
-        if not np.all(np.isfinite(ys)):
-            raise ctx.error('the reference function gives NaN or infinity on some input value')
+        if max(abs(lo), abs(hi)) >= 1 << F32_EXACT_BITS:
+            ctx.warn('its input is not always exactly representable in float32, the reference rounds it')
+        domains[key] = (lo, hi, F)
+    if any(hi - lo + 1 > TABLE_LIMIT for lo, hi, _ in domains.values()):
+        return _staircase(ctx, x, fn, groups, domains)
+    per: list[dict[str, Any] | None] = [None] * t.size
+    for key, elems in groups.items():
+        lo, hi, F = domains[key]
+        ys = _eval_ref(ctx, fn, np.arange(lo, hi + 1, dtype=np.float64), F, key)
         fo, vals = _dyadic_ints(ys)
         tab = make_table(lo, F, fo, vals)
         for e in elems:
             per[e] = tab
     return ctx.emit(Op.TABLE, [x], table_attrs(shape, per))
+
+
+def _eval_ref(ctx: _Ctx, fn: RefFn, keys: np.ndarray, F: int, p: tuple[Any, ...]) -> np.ndarray:
+    xs = np.ldexp(np.asarray(keys, dtype=np.float64), -F).astype(np.float32)
+    ys = np.asarray(fn(xs, p), dtype=np.float64).reshape(-1)
+    if not np.all(np.isfinite(ys)):
+        raise ctx.error('the reference function gives NaN or infinity on some input value')
+    return ys
+
+
+def _steps(ctx: _Ctx, fn: RefFn, lo: int, hi: int, F: int, p: tuple[Any, ...]) -> tuple[float, list[tuple[int, float]]]:
+    """(fn(lo), [(key, jump)]): the keys where a monotone ``fn`` changes value on [lo, hi], by bisection."""
+    ev = lambda k: float(_eval_ref(ctx, fn, np.array([k], dtype=np.float64), F, p)[0])  # noqa: E731
+    v0, vend = ev(lo), ev(hi)
+    sample = np.unique(_eval_ref(ctx, fn, np.linspace(lo, hi, 4096).round(), F, p))
+    if len(sample) > STAIRCASE_LIMIT:  # fail fast: bisection would find at least this many levels
+        raise ctx.error(
+            f'the input takes {hi - lo + 1} values and the output more than {STAIRCASE_LIMIT} levels: too wide '
+            'for an exact table or comparator bank; quantize the input more coarsely before this node'
+        )
+    steps: list[tuple[int, float]] = []
+    cur, val = lo, v0
+    while val != vend:
+        if len(steps) >= STAIRCASE_LIMIT:
+            raise ctx.error(
+                f'the input takes {hi - lo + 1} values and the output more than {STAIRCASE_LIMIT} levels: too wide '
+                'for an exact table or comparator bank; quantize the input more coarsely before this node'
+            )
+        a, b = cur, hi  # fn(a) == val, fn(b) != val: find the first key that differs
+        while b - a > 1:
+            mid = (a + b) // 2
+            if ev(mid) == val:
+                a = mid
+            else:
+                b = mid
+        nxt = ev(b)
+        steps.append((b, nxt - val))
+        cur, val = b, nxt
+    return v0, steps
+
+
+def _staircase(ctx: _Ctx, x: Node, fn: RefFn, groups: dict[tuple, list[int]], domains: dict) -> Node:
+    """``y = v0 + sum_j jump_j * [x >= key_j]``: a bank of comparators for a monotone reference ``fn``.
+
+    Each comparison is ``ceil(x - (key_j - 1) 2^-F)`` saturated to {0, 1} (an adder and a sign
+    test); the weighted sum is one cmvm per element group (block-diagonal over the groups). The
+    staircase is checked against ``fn`` on a sample of each domain (a non-monotone ``fn`` fails).
+    """
+    t = x.type
+    shape = t.shape
+    plans = {key: _steps(ctx, fn, *domains[key], key) for key in groups}
+    rng = np.random.default_rng(0)
+    for key, (v0, steps) in plans.items():  # monotonicity check on a sample (bisection assumes it)
+        lo, hi, F = domains[key]
+        ks = np.unique(np.concatenate([rng.integers(lo, hi + 1, 512), [k for k, _ in steps], [k - 1 for k, _ in steps]]))
+        ks = ks[(ks >= lo) & (ks <= hi)]
+        want = _eval_ref(ctx, fn, ks, F, key)
+        got = v0 + np.array([sum(j for k, j in steps if k <= kk) for kk in ks.tolist()])
+        if not np.array_equal(want, got):
+            raise ctx.error('the reference function is not monotone over the input range; it cannot be compiled exactly')
+    m = max(1, max(len(st) for _, st in plans.values()))
+    ctx.warn(f'compiled as a bank of up to {m} comparators per element (input too wide for a lookup table)', QonnxCostWarning)
+    thr = np.zeros((t.size, m))
+    w = np.zeros((t.size, m))
+    v0s = np.zeros(t.size)
+    for key, elems in groups.items():
+        v0, steps = plans[key]
+        lo, hi, F = domains[key]
+        row_t = np.full(m, math.ldexp(hi, -F))  # padding: never passed, weight 0
+        row_w = np.zeros(m)
+        for j, (k, jump) in enumerate(steps):
+            row_t[j] = math.ldexp(k - 1, -F)
+            row_w[j] = jump
+        thr[elems], w[elems], v0s[elems] = row_t, row_w, v0
+    rep = np.repeat(np.arange(t.size, dtype=np.int64).reshape(*shape, 1), m, axis=-1)
+    xr = ctx.wire(x, rep)
+    d = ctx.emit(Op.ADD, [xr, ctx.const(-thr.reshape(*shape, m))])
+    ones = np.ones((*shape, m), dtype=np.int64)
+    b = ctx.emit(Op.QUANTIZE, [d], {'k': 0 * ones, 'i': ones, 'f': 0 * ones, 'round': Round.CEIL.value, 'overflow': 'SAT'})
+    y = _channel_cmvm(ctx, b, w.reshape(*shape, m), v0s.reshape(shape))
+    ctx.internal.update(n for n in ctx.graph.nodes.values() if n.id > x.id)
+    return y
+
+
+def _channel_cmvm(ctx: _Ctx, xm: Node, w: np.ndarray, bias: np.ndarray | None) -> Node:
+    """``y[e] = sum_j xm[e, j] w[e, j] + bias[e]`` for xm of shape S + (m,): one cmvm whose matrix is
+    block-diagonal over the axes of S along which ``w``/``bias`` vary (diagonal when m == 1)."""
+    shape = xm.shape[:-1]
+    m = xm.shape[-1]
+    b = np.zeros(shape) if bias is None else np.asarray(bias, dtype=np.float64)
+    if not shape:
+        y = ctx.emit(
+            Op.CMVM,
+            [ctx.wire(xm, np.arange(m).reshape(1, m))],
+            {'weights': w.reshape(m, 1), 'bias': b.reshape(1) if b.any() else None},
+        )
+        return ctx.wire(y, np.array(0, dtype=np.int64))
+
+    def varies(a: np.ndarray, ax: int) -> bool:
+        return not np.all(a == np.take(a, [0], axis=ax))
+
+    vary = [a for a in range(len(shape)) if varies(w, a) or varies(b, a)]
+    keep = [a for a in range(len(shape)) if a not in vary]
+    perm = keep + vary
+    pdims, cdims = [shape[a] for a in keep], [shape[a] for a in vary]
+    C = math.prod(cdims)
+    idx = np.arange(xm.type.size, dtype=np.int64).reshape(*shape, m).transpose(*perm, len(shape)).reshape(*pdims, C * m)
+    xg = ctx.wire(xm, np.ascontiguousarray(idx))
+    wc = np.ascontiguousarray(w.transpose(*perm, len(shape))).reshape(-1, C, m)[0]  # (C, m), same at every position
+    bc = np.ascontiguousarray(b.transpose(perm)).reshape(-1, C)[0]
+    W = np.zeros((C, m, C))
+    W[np.arange(C), :, np.arange(C)] = wc
+    y = ctx.emit(Op.CMVM, [xg], {'weights': W.reshape(C * m, C), 'bias': bc if bc.any() else None})
+    back = np.arange(y.type.size, dtype=np.int64).reshape(*pdims, *cdims).transpose(np.argsort(perm))
+    return ctx.wire(y, np.ascontiguousarray(back))
 
 
 def _dyadic_ints(ys: np.ndarray) -> tuple[int, list[int]]:
@@ -600,7 +791,7 @@ def _dyadic_ints(ys: np.ndarray) -> tuple[int, list[int]]:
 def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
     from qonnx.custom_op.general.quant import max_int, min_int, quant
 
-    x = _data(ctx, ins[0])
+    x = ins[0] if isinstance(ins[0], Deferred) else _data(ctx, ins[0])
     scale = _const_input(ctx, ins, 1, 'scale').astype(np.float32)
     zeropt = _const_input(ctx, ins, 2, 'zero point').astype(np.float32)
     bw = _const_input(ctx, ins, 3, 'bit width')
@@ -616,7 +807,7 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     z = data_const(zeropt, shape, ctx)
     e = _pow2_exponent(s)
     z_int = bool(np.all(z == np.round(z)))
-    if e is not None and z_int and not (bits == 1 and signed):
+    if e is not None and z_int and not (bits == 1 and signed) and not isinstance(x, Deferred):
         lo = np.full(shape, min_int(signed, narrow, bits), dtype=object)
         hi = np.full(shape, max_int(signed, narrow, bits), dtype=object)
         if not np.any(z):
@@ -638,18 +829,18 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:
         return quant(xs, np.float32(p[0]), np.float32(p[1]), np.float32(bits), signed, narrow, mode)
 
-    return [_table(ctx, x, ref, [s, z])]
+    return [_defer(ctx, x, ref, [s, z])]
 
 
 @register_onnx_op('BipolarQuant')
 def _bipolar_quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
     from qonnx.custom_op.general.bipolar_quant import binary_quant
 
-    x = ctx.require(_data(ctx, ins[0]))
+    x = _elem_input(ctx, ins[0])
     s = data_const(_const_input(ctx, ins, 1, 'scale').astype(np.float32), x.shape, ctx)
     if np.any(s <= 0) or not np.all(np.isfinite(s)):
         raise ctx.error('scales must be positive and finite')
-    return [_table(ctx, x, lambda xs, p: binary_quant(xs, np.float32(p[0])), [s])]
+    return [_defer(ctx, x, lambda xs, p: binary_quant(xs, np.float32(p[0])), [s])]
 
 
 @register_onnx_op('Trunc')
@@ -663,7 +854,7 @@ def _trunc(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
         )
     if len(ins) != 6:
         raise ctx.error(f'Trunc version 2 takes six inputs, got {len(ins)}')
-    x = ctx.require(_data(ctx, ins[0]))
+    x = _elem_input(ctx, ins[0])
     shape = x.shape
     scale, zeropt, in_bw, out_scale, out_bw = (
         _const_input(ctx, ins, k, w).astype(np.float32)
@@ -680,7 +871,8 @@ def _trunc(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     ts = np.exp2(np.round(np.log2(np.asarray(out_scale, np.float32) / np.asarray(scale, np.float32))))
     ts = data_const(ts, shape, ctx)
     e_s, e_o, e_t = _pow2_exponent(s), _pow2_exponent(os_), _pow2_exponent(ts)
-    if e_s is not None and e_o is not None and e_t is not None and not np.any(z) and np.all(e_o == e_s + e_t):
+    pow2 = e_s is not None and e_o is not None and e_t is not None and not np.any(z)
+    if pow2 and np.all(e_o == e_s + e_t) and not isinstance(x, Deferred):
         # round(x/s) half-even at step s, then divide by ts, clamp and round at step s*ts = out_scale
         r = ctx.emit(
             Op.QUANTIZE, [x], {**_covering_kif(x.type, -e_s), 'round': Round.RND_CONV.value, 'overflow': Overflow.WRAP.value}
@@ -693,7 +885,7 @@ def _trunc(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:
         return trunc_v2(xs, *(np.float32(v) for v in (p[0], p[1], ib)), narrow, signed, np.float32(p[2]), np.float32(ob), mode)
 
-    return [_table(ctx, x, ref, [s, z, os_])]
+    return [_defer(ctx, x, ref, [s, z, os_])]
 
 
 def _covering_kif(t: TensorType, f: np.ndarray) -> dict[str, np.ndarray]:
@@ -714,7 +906,7 @@ def _covering_kif(t: TensorType, f: np.ndarray) -> dict[str, np.ndarray]:
 def _multithreshold(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
     from qonnx.custom_op.general.multithreshold import multithreshold
 
-    x = ctx.require(_data(ctx, ins[0]))
+    x = _elem_input(ctx, ins[0])
     thr = _const_input(ctx, ins, 1, 'thresholds').astype(np.float32)
     out_scale = float(np.float32(_custom_attr(node, 'out_scale', ctx)))
     out_bias = float(np.float32(_custom_attr(node, 'out_bias', ctx)))
@@ -737,7 +929,7 @@ def _multithreshold(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) ->
         v = xs.reshape(-1, 1)
         return multithreshold(v, thr[int(p[0])].reshape(1, -1), np.float32(out_scale), np.float32(out_bias)).reshape(-1)
 
-    return [_table(ctx, x, ref, [ch])]
+    return [_defer(ctx, x, ref, [ch])]
 
 
 # =========================================================================== ONNX ops: arithmetic
@@ -799,41 +991,29 @@ def _sub(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value
     return [folded if folded is not None else ctx.emit(Op.SUB, list(_binary_operands(ctx, ins)))]
 
 
-def _const_scale(ctx: _Ctx, x: Node, c: np.ndarray, ref: Callable[[np.ndarray, tuple[Any, ...]], np.ndarray]) -> Node:
+def _const_scale(ctx: _Ctx, x: Node | Deferred, c: np.ndarray, ref: RefFn) -> Node | Deferred:
     """x * c elementwise (c a float constant broadcast to x): exact shift-add constant multiplication when
-    the float32 reference is exact for every input value, else an exact table of the reference."""
+    the float32 reference is exact for every input value, else the reference itself, deferred."""
     shape = ctx.out_shape()
-    x = _broadcast_data(ctx, x, shape)
     cb = data_const(c, shape, ctx)
+    if isinstance(x, Deferred) and x.shape == shape:
+        return _defer(ctx, x, ref, [cb])
+    x = _broadcast_data(ctx, ctx.require(x), shape)
     y = _per_channel_scale(ctx, x, cb)
     if y.type.max_width <= F32_EXACT_BITS:
         return y
-    try:
-        return _table(ctx, x, ref, [cb])
-    except FrontendError:
+
+    def inexact() -> Node:
         ctx.warn('the float32 reference rounds products that need more than 24 bits; compiled exactly instead')
         return y
+
+    return _defer(ctx, x, ref, [cb], fallback=inexact)
 
 
 def _per_channel_scale(ctx: _Ctx, x: Node, c: np.ndarray) -> Node:
     """x * c with c (x's shape) constant along some axes: one cmvm with a diagonal matrix over the others."""
-    shape = x.shape
-    if not shape:
-        x1 = ctx.wire(x, np.zeros(1, dtype=np.int64))
-        y = ctx.emit(Op.CMVM, [x1], {'weights': np.asarray(c, dtype=np.float64).reshape(1, 1), 'bias': None})
-        return ctx.wire(y, np.array(0, dtype=np.int64))
-    vary = [a for a in range(len(shape)) if not np.all(c == np.take(c, [0], axis=a))]
-    keep = [a for a in range(len(shape)) if a not in vary]
-    perm = keep + vary
-    pdims = [shape[a] for a in keep]
-    cdims = [shape[a] for a in vary]
-    C = math.prod(cdims)
-    idx = np.arange(x.type.size, dtype=np.int64).reshape(shape).transpose(perm).reshape((*pdims, C))
-    xg = ctx.wire(x, np.ascontiguousarray(idx))
-    diag = np.ascontiguousarray(c.transpose(perm)).reshape(-1, C)[0]
-    y = ctx.emit(Op.CMVM, [xg], {'weights': np.diag(diag), 'bias': None})
-    back = np.arange(y.type.size, dtype=np.int64).reshape((*pdims, *cdims)).transpose(np.argsort(perm))
-    return ctx.wire(y, np.ascontiguousarray(back))
+    x1 = ctx.wire(x, np.arange(x.type.size, dtype=np.int64).reshape(*x.shape, 1))
+    return _channel_cmvm(ctx, x1, np.asarray(c, dtype=np.float64).reshape(*x.shape, 1), None)
 
 
 @register_onnx_op('Mul')
@@ -842,7 +1022,7 @@ def _mul(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value
     if isinstance(a, Const) or isinstance(b, Const):
         x, c = (b, a.value) if isinstance(a, Const) else (a, b.value)
         c = np.asarray(c, dtype=np.float32)
-        return [_const_scale(ctx, ctx.require(x), c, lambda xs, p: xs * np.float32(p[0]))]
+        return [_const_scale(ctx, _elem_input(ctx, x), c, lambda xs, p: xs * np.float32(p[0]))]
     return [ctx.emit(Op.MUL, list(_binary_operands(ctx, ins)))]
 
 
@@ -854,12 +1034,13 @@ def _div(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value
     d = np.asarray(d.value, dtype=np.float32)
     if np.any(d == 0):
         raise ctx.error('division by zero')
-    xn = ctx.require(_data(ctx, x))
+    xn = _elem_input(ctx, x)
     if _pow2_exponent(np.abs(d)) is not None:
         return [_const_scale(ctx, xn, 1.0 / d.astype(np.float64), lambda xs, p: xs * np.float32(p[0]))]
     shape = ctx.out_shape()
-    xn = _broadcast_data(ctx, xn, shape)
-    return [_table(ctx, xn, lambda xs, p: xs / np.float32(p[0]), [data_const(d, shape, ctx)])]
+    if not (isinstance(xn, Deferred) and xn.shape == shape):
+        xn = _broadcast_data(ctx, ctx.require(xn), shape)
+    return [_defer(ctx, xn, lambda xs, p: xs / np.float32(p[0]), [data_const(d, shape, ctx)])]
 
 
 @register_onnx_op('Relu')
@@ -885,37 +1066,46 @@ def _clip(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Valu
 
 @register_onnx_op('BatchNormalization')
 def _batchnorm(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
-    x = ctx.require(_data(ctx, ins[0]))
+    x = _elem_input(ctx, ins[0])
     gamma, beta, mean, var = (
         _const_input(ctx, ins, k, w).astype(np.float32) for k, w in enumerate(('scale', 'bias', 'mean', 'var'), 1)
     )
     eps = np.float32(_attr(node, 'epsilon', 1e-5))
     if len(node.output) > 1 and any(node.output[1:]):
         raise ctx.error('training-mode BatchNormalization (more than one output) is not supported')
-    # ONNX Runtime: y = (x - mean) / sqrt(var + eps) * scale + bias, in float32
     shape = x.shape
     cs = [-1 if a == 0 else 1 for a in range(len(shape))]
     params = [data_const(p.reshape(cs), shape, ctx) for p in (gamma, beta, mean, var)]
 
-    def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:
+    def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:  # ONNX Runtime's own float32 arithmetic
         return _ort_batchnorm(xs, [np.float32(q) for q in p], float(eps))
 
-    try:
-        return [_table(ctx, x, ref, params)]
-    except FrontendError:
-        pass
-    a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(eps))
-    b = beta.astype(np.float64) - mean.astype(np.float64) * a
-    ctx.warn(
-        'input too wide for an exact table: compiled as a float64 per-channel multiply-add, '
-        'which may differ from the float32 reference'
-    )
-    y = _per_channel_scale(ctx, x, data_const(a.reshape(cs), shape, ctx))
-    return [ctx.emit(Op.ADD, [y, ctx.const(data_const(b.reshape(cs), shape, ctx))])]
+    def affine() -> Node:
+        a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(eps))
+        b = beta.astype(np.float64) - mean.astype(np.float64) * a
+        ctx.warn(
+            'too many output levels for an exact table or comparator bank: compiled as a float64 per-channel '
+            'multiply-add, which may differ from the float32 reference (follow it by a Quant to make it exact)'
+        )
+        y = _per_channel_scale(ctx, ctx.require(x), data_const(a.reshape(cs), shape, ctx))
+        return ctx.emit(Op.ADD, [y, ctx.const(data_const(b.reshape(cs), shape, ctx))])
+
+    return [_defer(ctx, x, ref, params, fallback=affine)]
+
+
+_BN_SESSIONS: dict[tuple[float, ...], Any] = {}
 
 
 def _ort_batchnorm(xs: np.ndarray, params: list[np.float32], eps: float) -> np.ndarray:
     """ONNX Runtime's own BatchNormalization of one channel (the reference's float32 arithmetic)."""
+    key = (*(float(p) for p in params), eps)
+    sess = _BN_SESSIONS.get(key)
+    if sess is None:
+        sess = _BN_SESSIONS[key] = _bn_session(params, eps)
+    return sess.run(None, {'x': xs.reshape(-1, 1).astype(np.float32)})[0].reshape(-1)
+
+
+def _bn_session(params: list[np.float32], eps: float) -> Any:
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -932,8 +1122,7 @@ def _ort_batchnorm(xs: np.ndarray, params: list[np.float32], eps: float) -> np.n
     model.ir_version = 8
     opts = ort.SessionOptions()
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=['CPUExecutionProvider'])
-    return sess.run(None, {'x': xs.reshape(-1, 1).astype(np.float32)})[0].reshape(-1)
+    return ort.InferenceSession(model.SerializeToString(), opts, providers=['CPUExecutionProvider'])
 
 
 # =========================================================================== ONNX ops: linear
@@ -1258,11 +1447,11 @@ def _slice(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
 # =========================================================================== float32 exactness
 
 
-def _check_float32(g: Graph) -> None:
+def _check_float32(g: Graph, skip: set[Node]) -> None:
     """Warn where qonnx's float32 reference may round a sum or product that the IR keeps exact."""
     seen: set[str] = set()
     for n in g.nodes.values():
-        if n.op not in (Op.CMVM, Op.ADD, Op.SUB, Op.MUL) or n.name in seen:
+        if n.op not in (Op.CMVM, Op.ADD, Op.SUB, Op.MUL) or n.name in seen or n in skip:
             continue
         wide = n.type.max_width > F32_EXACT_BITS
         if n.op is Op.CMVM and not wide:

@@ -10,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 from hgqc.frontend import FrontendError
-from hgqc.frontend.qonnx import ROUND_MODES, QonnxExactnessWarning, from_qonnx
+from hgqc.frontend.qonnx import ROUND_MODES, QonnxCostWarning, QonnxExactnessWarning, from_qonnx
 from hgqc.ir import Op
 from hgqc.runtime.interpreter import Interpreter
 from hgqc.testing.qonnx_graphs import GraphBuilder, grid_inputs, reference
@@ -312,3 +312,22 @@ def test_keras_and_qonnx_give_ir_of_equal_cost():
     assert adder_depth(pk.graph) == adder_depth(pq.graph)
     summary = slice(1, 7)  # adders, adder bits, depth, LUTs, FFs, stages (layer names differ)
     assert pk.report().splitlines()[summary] == pq.report().splitlines()[summary]
+
+
+def test_wide_input_non_pow2_quant_becomes_exact_comparator_bank():
+    rng = np.random.default_rng(14)
+    b = GraphBuilder()
+    x = b.quant('x', 2.0**-4, 8)
+    h = b.node('MatMul', [x, b.const(rng.integers(-8, 8, (6, 3)) / 4)])  # ~2^14 distinct values: too many for a table
+    y = b.quant(h, 0.3, 4, mode='HALF_UP')
+    bn = [b.const(np.full(3, v)) for v in (0.7, 0.1, 0.5, 1.3)]  # BN -> Quant fuses into one comparator bank
+    z = b.node('BatchNormalization', [b.node('Transpose', [h], perm=[0, 1]), *bn])
+    model = b.model([('x', (6,))], [y, b.quant(z, 0.25, 5, signed=0, mode='DOWN')])
+    with pytest.warns(QonnxCostWarning, match='comparators'):
+        g = from_qonnx(model)
+    assert g.count(Op.TABLE) == 0
+    xs = grid_inputs((6,), 2.0**-4, 8, N, seed=14, over=1)
+    want = reference(model, xs)
+    got = Interpreter(g).predict(xs.astype(np.float64))
+    for w, o in zip(want, got):
+        assert np.array_equal(w, o) and len(np.unique(w)) > 4
