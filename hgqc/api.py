@@ -12,7 +12,7 @@ from .errors import HgqcError
 from .ir import Graph
 from .project import Project, base_metadata, check_output_dir
 
-TARGETS = ('verilog', 'vhdl')
+TARGETS = ('verilog', 'vhdl', 'hls4ml')
 _IDENT = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 
 

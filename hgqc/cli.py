@@ -1,8 +1,8 @@
 """The ``hgqc`` command.
 
-    hgqc MODEL -o OUT [--target verilog|vhdl] [--latency-cutoff N] [--clock-period NS] [--top NAME] [--force]
+    hgqc MODEL -o OUT [--target verilog|vhdl|hls4ml] [--latency-cutoff N] [--clock-period NS] [--top NAME] [--force]
     hgqc run OUT --inputs X.npy --out Y.npy
-    hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog|ghdl]
+    hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog|ghdl|gxx] [--ap-types DIR]
     hgqc report OUT
 
 Errors are one line on stderr (exit 1); ``--debug`` shows the traceback.
@@ -26,7 +26,9 @@ def _compile_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) or QONNX (.onnx) model to bit-exact hardware.')
     p.add_argument('model', help='model file (.keras or .onnx)')
     p.add_argument('-o', '--output', required=True, help='output project folder')
-    p.add_argument('--target', default='verilog', help='verilog (default, Verilog-2001) or vhdl (VHDL-2008)')
+    p.add_argument(
+        '--target', default='verilog', help='verilog (default, Verilog-2001), vhdl (VHDL-2008) or hls4ml (HLS C++ project)'
+    )
     p.add_argument('--latency-cutoff', type=int, default=0, help='register every N adder levels (0: combinational)')
     p.add_argument('--max-adder-depth', type=int, default=None, help='adder-depth limit for the CMVM optimizer')
     p.add_argument(
@@ -57,9 +59,11 @@ def _sub_parser(cmd: str) -> argparse.ArgumentParser:
         p.add_argument(
             '--simulator',
             default=None,
-            help="verilator or iverilog (verilog projects), ghdl (vhdl); default: the first installed for the project's target",
+            help="verilator or iverilog (verilog projects), ghdl (vhdl), gxx (hls4ml); default: the first installed for the "
+            "project's target",
         )
         p.add_argument('--workdir', default=None, help='keep simulator build files here')
+        p.add_argument('--ap-types', default=None, help='ap_types include folder for hls4ml C simulation (default: from hls4ml)')
     p.add_argument('--debug', action='store_true', help='show tracebacks')
     return p
 
@@ -127,7 +131,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
     project = Project.load(args.project)
     xs = _load_inputs(args.inputs, project)
-    result = project.verify(*xs, simulator=args.simulator, workdir=args.workdir)
+    result = project.verify(*xs, simulator=args.simulator, workdir=args.workdir, ap_types=args.ap_types)
     print(f'simulation vs interpreter: mismatches: {result.mismatches} / {result.total}')
     bad = result.mismatches > 0
     if bad and result.first_mismatch_detail:

@@ -56,11 +56,20 @@ class Project:
         interp = Interpreter(self.graph)
         return [interp.to_fixed(node, x) for node, x in zip(self.graph.inputs, xs)]
 
-    def verify(self, *xs: np.ndarray, simulator: str | None = None, workdir: str | os.PathLike | None = None):
-        """Simulate the emitted sources on ``xs`` and diff every output bit with the interpreter."""
+    def verify(
+        self,
+        *xs: np.ndarray,
+        simulator: str | None = None,
+        workdir: str | os.PathLike | None = None,
+        ap_types: str | os.PathLike | None = None,
+    ):
+        """Simulate the emitted sources on ``xs`` and diff every output bit with the interpreter.
+
+        ``ap_types``: the ap_types include folder for hls4ml-target C simulation (g++).
+        """
         from .runtime.sim import verify_project
 
-        return verify_project(self, self.to_fixed(*xs), simulator=simulator, workdir=workdir)
+        return verify_project(self, self.to_fixed(*xs), simulator=simulator, workdir=workdir, ap_types=ap_types)
 
     def report(self) -> str:
         from .backends.report import format_report

@@ -30,7 +30,13 @@ def _vhdl(graph: Graph, options: CompileOptions) -> dict[str, str]:
     return files | rtl_build_scripts('vhdl', graph, options, files)
 
 
-EMITTERS: dict[str, Emitter] = {'verilog': _verilog, 'vhdl': _vhdl}
+def _hls4ml(graph: Graph, options: CompileOptions) -> dict[str, str]:
+    from .hls import emit_hls
+
+    return emit_hls(graph, top=options.top, clock_period=options.clock_period)
+
+
+EMITTERS: dict[str, Emitter] = {'verilog': _verilog, 'vhdl': _vhdl, 'hls4ml': _hls4ml}
 
 
 def emit(target: str, graph: Graph, options: CompileOptions | None = None) -> dict[str, str]:

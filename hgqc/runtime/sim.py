@@ -41,6 +41,7 @@ __all__ = [
     'default_simulator',
     'emit_for',
     'random_int_inputs',
+    'open_simulator',
     'simulate',
     'simulators_for',
     'verify',
@@ -49,12 +50,13 @@ __all__ = [
 
 # simulator -> the project target whose sources it builds; the first installed simulator of a
 # target is its default (``default_simulator``).
-SIMULATORS: dict[str, str] = {'verilator': 'verilog', 'iverilog': 'verilog', 'ghdl': 'vhdl'}
+SIMULATORS: dict[str, str] = {'verilator': 'verilog', 'iverilog': 'verilog', 'ghdl': 'vhdl', 'gxx': 'hls4ml'}
 SOURCE_SUFFIXES: dict[str, tuple[str, ...]] = {'verilog': ('.v', '.sv'), 'vhdl': ('.vhd', '.vhdl')}
 _INSTALL = {
     'verilator': 'verilator not found on PATH; install it (apt-get install verilator) or choose --simulator iverilog',
     'iverilog': 'iverilog not found on PATH; install it (apt-get install iverilog) or choose --simulator verilator',
     'ghdl': 'ghdl not found on PATH; install it (apt-get install ghdl)',
+    'gxx': 'g++ not found on PATH; install it (apt-get install g++)',
 }
 _TIMEOUT = 1800  # seconds for one build or run; generous, only guards against hangs
 
@@ -313,6 +315,8 @@ class Simulator:
     ):
         if simulator not in SIMULATORS:
             raise ValueError(f'unknown simulator {simulator!r}; choose one of {tuple(SIMULATORS)}')
+        if SIMULATORS[simulator] not in SOURCE_SUFFIXES:
+            raise ValueError(f'{simulator} is not an HDL simulator; use open_simulator() or hgqc.runtime.csim.CSimulator')
         self.graph, self.simulator, self.top = graph, simulator, top
         self.layout = port_layout(graph, top)
         self._tmp = tempfile.TemporaryDirectory(prefix='hgqc-sim-') if workdir is None else None
@@ -410,9 +414,28 @@ def simulate(
     top: str = 'model',
     workdir: str | os.PathLike | None = None,
 ) -> list[np.ndarray]:
-    """Build ``src`` (a project's HDL directory, a file, or ``emit_verilog`` output) and run it."""
-    with Simulator(src, graph, simulator, top, workdir) as sim:
+    """Build ``src`` (a project's HDL directory, a file, or ``emit_verilog`` output) and run it.
+
+    For ``gxx``, ``src`` is the ``{path: text}`` files of an hls4ml-target project."""
+    with open_simulator(src, graph, simulator, top, workdir) as sim:
         return sim.run(int_inputs)
+
+
+def open_simulator(
+    src: Source,
+    graph: Graph,
+    simulator: str = 'verilator',
+    top: str = 'model',
+    workdir: str | os.PathLike | None = None,
+) -> Simulator:
+    """A built ``Simulator``, or for ``gxx`` a ``csim.CSimulator`` (same ``run``/``close`` interface)."""
+    if simulator == 'gxx':
+        from .csim import CSimulator
+
+        if not isinstance(src, Mapping):
+            raise ValueError('gxx simulates an emitted hls4ml project: pass its {path: text} files')
+        return CSimulator(src, graph, top, workdir)  # type: ignore[return-value]
+    return Simulator(src, graph, simulator, top, workdir)
 
 
 # =========================================================================== verification
@@ -475,6 +498,10 @@ def emit_for(simulator: str, graph: Graph, top: str = 'model') -> dict[str, str]
         from ..backends.vhdl import emit_vhdl
 
         return emit_vhdl(graph, top)
+    if SIMULATORS[simulator] == 'hls4ml':
+        from ..backends.hls import emit_hls
+
+        return emit_hls(graph, top)
     from ..backends.verilog import emit_verilog
 
     return emit_verilog(graph, top)
@@ -502,11 +529,14 @@ def verify_project(
     int_inputs: Sequence[np.ndarray],
     simulator: str | None = None,
     workdir: str | os.PathLike | None = None,
+    ap_types: str | os.PathLike | None = None,
 ) -> VerifyResult:
     """``verify`` on a project's own emitted sources (``project.files``) and top module.
 
     ``simulator`` defaults to the first installed one for the project's target; one that cannot
-    build the target is refused."""
+    build the target is refused. hls4ml-target projects run as a g++ C simulation (``gxx``)
+    against the ap_types headers at ``ap_types`` (default: ``$AP_TYPES``, else hls4ml's copy).
+    """
     sim = simulator or default_simulator(project.target)
     if sim not in SIMULATORS:
         raise SimulationError(f'unknown simulator {sim!r}; choose one of {tuple(SIMULATORS)}')
@@ -514,6 +544,11 @@ def verify_project(
         choices = simulators_for(project.target)
         hint = f'choose --simulator {" or ".join(choices)}' if choices else 'no simulator supports it yet'
         raise SimulationError(f'{sim} cannot simulate a {project.target} project; {hint}')
+    if project.target == 'hls4ml':
+        from .csim import CSimulator
+
+        with CSimulator(project.files, project.graph, project.top, workdir, ap_types) as csim:
+            return verify(project.graph, int_inputs, sim=csim)  # type: ignore[arg-type]
     suffixes = SOURCE_SUFFIXES[project.target]
     files = {Path(rel).name: text for rel, text in project.files.items() if Path(rel).suffix in suffixes}
     return verify(project.graph, int_inputs, src=files, simulator=sim, top=project.top, workdir=workdir)

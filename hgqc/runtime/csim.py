@@ -1,0 +1,124 @@
+"""C simulation of an hls4ml-target project with g++ (the ``gxx`` simulator).
+
+The project's own sources (``firmware/<top>.cpp`` and ``<top>_bridge.cpp``) are compiled with
+``g++ -std=c++17 -fPIC -shared -I<ap_types>`` into a shared library, exactly as the project's
+``build_lib.sh`` does, and its ``<top>_raw`` batch function is called through ctypes with
+integer arrays (values in units of each element's step), so the comparison with the
+interpreter is exact. The ap_types headers are found at ``ap_types`` (``--ap-types DIR``),
+else ``$AP_TYPES``, else in the installed hls4ml package; they are never copied anywhere.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ..backends.hls_project import CXX_OPT, CXX_STD
+from ..ir.graph import Graph
+from .sim import SimulationError, _run, check_inputs
+
+__all__ = ['CSimulator', 'find_ap_types']
+
+_INT64_BITS = 64
+
+
+def find_ap_types(ap_types: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``ap_fixed.h``: the argument, else ``$AP_TYPES``, else hls4ml's copy."""
+    if ap_types is not None:
+        p = Path(ap_types)
+        if not (p / 'ap_fixed.h').is_file():
+            raise SimulationError(f"--ap-types '{p}' does not contain ap_fixed.h (point it at the ap_types include folder)")
+        return p.resolve()
+    env = os.environ.get('AP_TYPES')
+    if env and (Path(env) / 'ap_fixed.h').is_file():
+        return Path(env).resolve()
+    spec = importlib.util.find_spec('hls4ml')
+    if spec is not None and spec.submodule_search_locations:
+        p = Path(next(iter(spec.submodule_search_locations))) / 'templates' / 'vivado' / 'ap_types'
+        if (p / 'ap_fixed.h').is_file():
+            return p.resolve()
+    raise SimulationError('ap_types headers not found: pip install hls4ml, set AP_TYPES, or pass --ap-types DIR')
+
+
+def gxx_command(top: str, ap_types: Path, opt: str = CXX_OPT) -> list[str]:
+    """The g++ command of ``build_lib.sh`` (run in the project folder)."""
+    cxx = os.environ.get('CXX', 'g++')
+    return [cxx, opt, f'-std={CXX_STD}', '-fPIC', '-shared', f'-I{ap_types}', '-Ifirmware'] + [
+        f'firmware/{top}.cpp',
+        f'{top}_bridge.cpp',
+        '-o',
+        f'lib{top}.so',
+    ]
+
+
+class CSimulator:
+    """A project's C++ built into a shared library; ``run`` streams integer batches through it."""
+
+    def __init__(
+        self,
+        files: Mapping[str, str],
+        graph: Graph,
+        top: str = 'model',
+        workdir: str | os.PathLike | None = None,
+        ap_types: str | os.PathLike | None = None,
+        opt: str = CXX_OPT,
+    ):
+        self.graph, self.top = graph, top
+        for node in [*graph.inputs, *(n for _, n in graph.outputs)]:
+            wide = [q for q in node.type.elems if q.width > _INT64_BITS - 2]
+            if wide:
+                raise SimulationError(f'"{node.name}": elements of {wide[0].width} bits do not fit the int64 C simulation bridge')
+        self._tmp = tempfile.TemporaryDirectory(prefix='hgqc-csim-') if workdir is None else None
+        self.workdir = Path(self._tmp.name if self._tmp else workdir).resolve()  # type: ignore[arg-type]
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.ap_types = find_ap_types(ap_types)
+            if shutil.which(os.environ.get('CXX', 'g++')) is None:
+                raise SimulationError('g++ not found on PATH; install it (apt-get install g++)')
+            for rel, text in files.items():
+                p = self.workdir / rel
+                p.parent.mkdir(parents=True, exist_ok=True)
+                p.write_text(text)
+            for rel in (f'firmware/{top}.cpp', f'{top}_bridge.cpp'):
+                if rel not in files:
+                    raise SimulationError(f'{rel} missing: not an hls4ml-target project for top "{top}"')
+            t0 = time.perf_counter()
+            _run(gxx_command(top, self.ap_types, opt), self.workdir, 'g++ build')
+            self.build_seconds = time.perf_counter() - t0
+            self._lib = ctypes.CDLL(str(self.workdir / f'lib{top}.so'))
+            self._fn = getattr(self._lib, f'{top}_raw')
+            n_ptr = len(graph.inputs) + len(graph.outputs)
+            self._fn.argtypes = [ctypes.POINTER(ctypes.c_int64)] * n_ptr + [ctypes.c_long]
+            self._fn.restype = ctypes.c_int
+        except BaseException:
+            self.close()
+            raise
+
+    def run(self, int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Integer outputs (graph output order) for integer inputs of shape (N, *shape) each."""
+        n = check_inputs(self.graph, int_inputs)
+        ins = [np.ascontiguousarray(np.asarray(x, dtype=np.int64).reshape(n, -1)) for x in int_inputs]
+        outs = [np.zeros((n, max(node.type.size, 1)), dtype=np.int64) for _, node in self.graph.outputs]
+        ptrs = [a.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for a in ins + outs]
+        self._fn(*ptrs, n)
+        return [o[:, : node.type.size].reshape((n, *node.shape)) for o, (_, node) in zip(outs, self.graph.outputs)]
+
+    def close(self) -> None:
+        self._lib = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+
+    def __enter__(self) -> CSimulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,184 @@
+"""hls4ml-style HLS C++ backend: project layout, identifiers, and g++ C simulation == interpreter.
+
+The hand-built adder-level graphs of the Verilog tests (every op, every round x overflow mode,
+zero-width values and ports, a 4-stage pipeline, hostile names) are emitted as C++, compiled
+with g++ against hls4ml's ap_types headers and run on thousands of vectors including the
+interval corners; every output must equal the interpreter's.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hgqc.backends.common import BackendError, is_identifier
+from hgqc.backends.hls import CppNamespace, build_hls_design, emit_hls, hull
+from hgqc.backends.hls_project import _exact_decimal
+from hgqc.ir import Graph, Op, QInterval, TensorType
+from hgqc.runtime.csim import CSimulator, find_ap_types, gxx_command
+from hgqc.runtime.sim import SimulationError, random_int_inputs
+from hgqc.runtime.sim import verify as hw_verify
+
+from .test_verilog import N_VECTORS, hostile_names_graph, kitchen_sink_graph, pipelined_graph
+
+needs_gxx = pytest.mark.skipif(shutil.which('g++') is None, reason='g++ not installed')
+
+
+def _csim_verify(graph: Graph, workdir: Path, n: int = N_VECTORS, seed: int = 1):
+    files = emit_hls(graph, 'model')
+    with CSimulator(files, graph, 'model', workdir=workdir) as cs:
+        return hw_verify(graph, random_int_inputs(graph, n, seed=seed), sim=cs)
+
+
+# =========================================================================== bit-exactness
+
+
+@needs_gxx
+@pytest.mark.parametrize('make', [kitchen_sink_graph, pipelined_graph], ids=['kitchen_sink', 'pipelined'])
+def test_csim_equals_interpreter(make, tmp_path):
+    result = _csim_verify(make(), tmp_path)
+    assert result.total == N_VECTORS
+    assert result.mismatches == 0, result.first_mismatch_detail
+
+
+@needs_gxx
+def test_hostile_names_compile_and_run(tmp_path):
+    g = hostile_names_graph()
+    files = emit_hls(g, 'model')
+    code = files['firmware/model.cpp'] + files['firmware/defines.h']
+    declared = re.findall(r'^\s*(?:const )?\w+ (\w+) = ', files['firmware/model.cpp'], re.M)
+    params = re.findall(r'^    \w+ (\w+)\[\w+\][,\n]', files['firmware/model.cpp'], re.M)
+    typedefs = re.findall(r'^typedef .* (\w+);$', code, re.M)
+    macros = re.findall(r'^#define (\w+) \d+$', code, re.M)
+    names = declared + params + typedefs + macros + ['model']
+    assert len(params) == len(g.inputs) + len(g.outputs)
+    assert all(is_identifier(n) for n in names), names
+    assert len({n.lower() for n in names}) == len(names)  # unique even ignoring case
+    assert not any(n.lower().startswith('ap') for n in params)
+    result = _csim_verify(g, tmp_path, n=200)
+    assert result.mismatches == 0, result.first_mismatch_detail
+
+
+def test_namespace_avoids_ap_types_names():
+    ns = CppNamespace()
+    got = [ns.take(h) for h in ('ap_fixed', 'AP_TRN', 'INLINE', 'std', 'hgqc_shift', 'int64_t', 'x')]
+    assert got[-1] == 'x'
+    assert all(is_identifier(n) for n in got)
+    assert {n.lower() for n in got[:-1]}.isdisjoint({'ap_fixed', 'ap_trn', 'inline', 'std', 'hgqc_shift', 'int64_t'})
+
+
+# =========================================================================== project files
+
+
+@pytest.fixture(scope='module')
+def pipelined_files() -> dict[str, str]:
+    return emit_hls(pipelined_graph(), 'model', part='xc7z020clg400-1', clock_period=4.0)
+
+
+def test_project_layout(pipelined_files):
+    expected = {
+        'firmware/model.cpp',
+        'firmware/model.h',
+        'firmware/defines.h',
+        'model_bridge.cpp',
+        'model_test.cpp',
+        'build_lib.sh',
+        'build_prj.tcl',
+        'hls4ml_config.yml',
+        'tb_data/tb_input_features.dat',
+        'tb_data/tb_output_predictions.dat',
+    }
+    assert set(pipelined_files) == expected
+    assert not any('ap_fixed.h' in Path(p).name for p in pipelined_files)  # headers are never copied
+    cpp = pipelined_files['firmware/model.cpp']
+    for pragma in ('PIPELINE II=1', 'LATENCY min=4 max=4', 'ARRAY_RESHAPE variable=a complete', 'ARRAY_PARTITION variable=y'):
+        assert f'#pragma HLS {pragma}' in cpp
+    tcl = pipelined_files['build_prj.tcl']
+    for step in ('csim_design', 'csynth_design', 'export_design', 'set_part $opt(part)', 'xc7z020clg400-1', 'clock_period 4'):
+        assert step in tcl
+    cfg = pipelined_files['hls4ml_config.yml']
+    assert 'Part: "xc7z020clg400-1"' in cfg and 'ClockPeriod: 4.0' in cfg and 'Latency: 4' in cfg
+
+
+def test_one_typedef_per_distinct_type(pipelined_files):
+    typedefs = re.findall(r'^typedef (.*) (\w+);$', pipelined_files['firmware/defines.h'], re.M)
+    spellings = [s for s, _ in typedefs]
+    assert len(set(spellings)) == len(spellings)
+    used = set(re.findall(r'\b(\w+_t)\b', pipelined_files['firmware/model.cpp']))
+    assert used <= {n for _, n in typedefs}
+
+
+def test_shift_adds_not_multiplications(pipelined_files):
+    body = pipelined_files['firmware/model.cpp']
+    assert 'hgqc_shift<' in body and '*' not in body.split('{', 1)[1]
+
+
+@needs_gxx
+def test_testbench_and_build_lib(pipelined_files, tmp_path):
+    """The project's own testbench (tb_data, self-checking) and build_lib.sh work as shipped."""
+    for rel, text in pipelined_files.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    ap = find_ap_types()
+    cmd = ['g++', '-O0', '-std=c++17', f'-I{ap}', '-Ifirmware', 'model_test.cpp', 'firmware/model.cpp', '-o', 'tb']
+    subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
+    run = subprocess.run(['./tb'], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout
+    assert re.search(r'(\d+) vectors, 0 mismatches', run.stdout).group(1) == '64'
+    log = (tmp_path / 'tb_data/csim_results.log').read_text().split('\n')
+    expect = (tmp_path / 'tb_data/tb_output_predictions.dat').read_text().split('\n')
+    assert [[float(v) for v in ln.split()] for ln in log] == [[float(v) for v in ln.split()] for ln in expect]
+    env = {'AP_TYPES': str(ap), 'PATH': '/usr/bin:/bin', 'CXXFLAGS': '-O0'}
+    subprocess.run(['bash', 'build_lib.sh'], cwd=tmp_path, check=True, capture_output=True, env=env)
+    assert (tmp_path / 'libmodel.so').is_file()
+
+
+def test_tb_data_is_exact():
+    assert _exact_decimal(-3, 2) == '-0.75'
+    assert _exact_decimal(5, -3) == '40'
+    for raw, f in [(12345, 17), (-(1 << 52) + 1, 30), (7, 0)]:
+        assert float(_exact_decimal(raw, f)) == raw * 2.0**-f
+
+
+def test_hull_holds_every_element():
+    elems = [QInterval(-8, 7, 1), QInterval(0, 255, 0), QInterval(0, 0, 0), QInterval(-1, 0, -2)]
+    h = hull(elems)
+    for q in elems:
+        assert h.lo <= q.lo << (h.f - q.f) and q.hi << (h.f - q.f) <= h.hi
+
+
+# =========================================================================== errors
+
+
+def test_unlowered_cmvm_is_refused():
+    g = Graph('t')
+    x = g.add_input('x', TensorType.uniform((2,), QInterval(-8, 7, 0)))
+    y = g.add(Op.CMVM, [x], {'weights': np.array([[1.0], [2.0]]), 'bias': None}, name='dense')
+    g.add_output('y', y)
+    with pytest.raises(BackendError, match=r'cmvm "dense": cmvm must be lowered'):
+        build_hls_design(g)
+
+
+def test_bad_clock_period_is_refused():
+    with pytest.raises(ValueError, match='clock period'):
+        emit_hls(pipelined_graph(), clock_period=0)
+
+
+def test_ap_types_errors(tmp_path):
+    with pytest.raises(SimulationError, match='does not contain ap_fixed.h'):
+        find_ap_types(tmp_path)
+    cmd = gxx_command('model', tmp_path)
+    assert f'-I{tmp_path}' in cmd and 'firmware/model.cpp' in cmd
+
+
+def test_wide_ports_are_refused_by_the_int64_bridge():
+    g = Graph('wide')
+    x = g.add_input('x', TensorType.uniform((1,), QInterval(-(1 << 70), 1 << 70, 0)))
+    g.add_output('y', x)
+    with pytest.raises(SimulationError, match='do not fit the int64'):
+        CSimulator(emit_hls(g), g)
