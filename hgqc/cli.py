@@ -59,7 +59,7 @@ def _sub_parser(cmd: str) -> argparse.ArgumentParser:
         p.add_argument(
             '--simulator',
             default=None,
-            help="verilator or iverilog (verilog projects), ghdl (vhdl), gxx (hls4ml); default: the first installed for the "
+            help='verilator or iverilog (verilog projects), ghdl (vhdl), gxx (hls4ml); default: the first installed for the '
             "project's target",
         )
         p.add_argument('--workdir', default=None, help='keep simulator build files here')

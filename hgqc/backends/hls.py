@@ -33,7 +33,7 @@ import numpy as np
 
 from ..ir.fixed import Overflow, Round, requantize
 from ..ir.graph import Graph, Node
-from ..ir.ops import OPS, Op
+from ..ir.ops import OPS, Op, table_entry, table_keys
 from ..ir.types import QInterval, dyadic
 from .common import RESERVED, BackendError, Namespace, clean_comment, live_nodes, pipeline_latency, port_layout
 
@@ -54,6 +54,7 @@ _AP_ROUND = {
     Round.RND_MIN_INF: 'AP_RND_MIN_INF',
     Round.RND_INF: 'AP_RND_INF',
     Round.CEIL: 'AP_TRN',  # applied after adding 2^-f - 2^-f_x (see the module docstring)
+    Round.TRN_INF: 'AP_TRN',  # CEIL for x >= 0, floor below
 }
 _AP_OVERFLOW = {Overflow.WRAP: 'AP_WRAP', Overflow.SAT: 'AP_SAT', Overflow.SAT_SYM: 'AP_SAT_SYM'}
 
@@ -176,6 +177,7 @@ class HlsDesign:
     top: str
     layout: dict[str, Any]  # common.port_layout (HDL names) + 'cpp' names and hull types
     typedefs: list[str]
+    tables: list[str]  # file-scope static const arrays (table op ROMs)
     body: list[str]
     latency: int
     inputs: list[Port]
@@ -192,6 +194,8 @@ class _Emitter:
         self.ns.take(top)
         self.types = TypeTable(self.ns)
         self.body: list[str] = []
+        self.tables: list[str] = []  # file-scope ROM arrays
+        self._tables: dict[tuple, str] = {}
         self.inputs = [self._port(n.name or 'in', n.type.elems) for n in graph.inputs]
         self.outputs = [self._port(name or 'out', n.type.elems) for name, n in graph.outputs]
 
@@ -207,6 +211,25 @@ class _Emitter:
         prefix = 'const ' if const else ''
         self.body.append(f'{prefix}{self.types.name(q)} {name} = {expr};  // {comment}')
         return CVal(name)
+
+    def table(self, tab: dict[str, Any], node: Node) -> str:
+        """The name of a ``static const`` array holding ``tab`` (one array per distinct table)."""
+        values = [int(v) for v in np.asarray(tab['values'])]
+        key = (int(tab['lo']), int(tab['f_in']), int(tab['f']), tuple(values))
+        if key not in self._tables:
+            f = int(tab['f'])
+            q = QInterval(min(values), max(values), f)
+            name = self.ns.take(f'table_{node.id}')
+            if q.width == 0:
+                ty, items = self.types.name(QInterval(0, 1, 0)), ['0'] * len(values)
+            else:
+                ty, items = self.types.name(q), [literal(q, v) for v in values]
+            note = clean_comment(f'table of %{node.id} "{node.name}": input (lo + j) * 2^-{tab["f_in"]}, lo = {tab["lo"]}')
+            rows = [', '.join(items[i : i + 8]) for i in range(0, len(items), 8)]
+            self.tables.append(f'// {note}')
+            self.tables.append(f'static const {ty} {name}[{len(values)}] = {{\n    ' + ',\n    '.join(rows) + '\n};')
+            self._tables[key] = name
+        return self._tables[key]
 
     def constant(self, q: QInterval, hint: str, comment: str) -> CVal:
         if q.width == 0:
@@ -239,7 +262,7 @@ class _Emitter:
             elems = env[node] or [ZERO]
             for j, v in enumerate(elems):
                 self.body.append(f'{port.name}[{j}] = {v.expr};')
-        return HlsDesign(self.top, self.layout, self.types.lines, self.body, self.latency, self.inputs, self.outputs)
+        return HlsDesign(self.top, self.layout, self.types.lines, self.tables, self.body, self.latency, self.inputs, self.outputs)
 
     def _scalar_hint(self, node: Node, e: int) -> str:
         base = f'{node.op.value}_{node.id}'
@@ -349,11 +372,26 @@ def _quantize(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval
     modes = (_AP_ROUND[rnd], _AP_OVERFLOW[ovf])
     qt = em.types.name(full, modes)
     src = x.expr
-    if rnd is Round.CEIL:  # ceil(x) = floor(x + 2^-f - 2^-f_x) on the grid 2^-f_x
+    if rnd in (Round.CEIL, Round.TRN_INF):  # ceil(x) = floor(x + 2^-f - 2^-f_x) on the grid 2^-f_x
         m = (1 << (tx.f - f)) - 1
         c = QInterval(m, m, tx.f)
-        src = f'{x.expr} + {em.types.name(c)}({literal(c, m)})'
+        ceil = f'{qt}({x.expr} + {em.types.name(c)}({literal(c, m)}))'
+        if rnd is Round.TRN_INF:  # away from zero: floor for negatives, ceil otherwise
+            return f'{x.expr} < 0 ? {qt}({x.expr}) : {ceil}'
+        return ceil
     return f'{qt}({src})'
+
+
+def _table(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval]) -> str:
+    """``table[key - lo]`` with key = x * 2^f_in (an integer: the input lies on the table's grid)."""
+    tab = table_entry(node.attrs, e)
+    table_keys(tab, t[0])  # checks that every input value has an entry
+    name = em.table(tab, node)
+    shift = int(tab['f_in'])
+    key = f'{_shifted(a[0], shift)}.to_int()' if shift else f'{a[0].expr}.to_int()'
+    lo = int(tab['lo'])
+    index = key if lo == 0 else f'{key} - ({lo})'
+    return f'{name}[{index}]'
 
 
 def _const(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval]) -> str:
@@ -374,6 +412,7 @@ _ELEMENTWISE: dict[Op, OpExpr] = {
     Op.REG: _reg,
     Op.QUANTIZE: _quantize,
     Op.CONST: _const,
+    Op.TABLE: _table,
 }
 
 

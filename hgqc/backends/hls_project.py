@@ -133,6 +133,8 @@ def top_cpp(d: HlsDesign, graph: Graph) -> str:
             '// so each full-precision expression is assigned without rounding or overflow.',
             f'#include "{d.top}.h"',
             '',
+            *d.tables,
+            *([''] if d.tables else []),
             _signature(d) + ' {',
             *pragmas,
             '',

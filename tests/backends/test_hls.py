@@ -182,3 +182,28 @@ def test_wide_ports_are_refused_by_the_int64_bridge():
     g.add_output('y', x)
     with pytest.raises(SimulationError, match='do not fit the int64'):
         CSimulator(emit_hls(g), g)
+
+
+# =========================================================================== table op
+
+
+@needs_gxx
+@pytest.mark.parametrize('cutoff', [0, 1])
+def test_tables_csim_equals_interpreter(tmp_path, cutoff):
+    from hgqc.options import CompileOptions
+    from hgqc.passes import DEFAULT_PIPELINE, PassManager
+
+    from ..ir.test_table import _all_inputs, table_graph
+
+    g, tabs = table_graph()
+    hw = PassManager(list(DEFAULT_PIPELINE), CompileOptions(check=True, check_samples=100, latency_cutoff=cutoff)).run(g)
+    x = random_int_inputs(hw, 2000, seed=cutoff)
+    every = _all_inputs(g)
+    x[0][-len(every) :] = every  # every table entry is read at least once
+    files = emit_hls(hw, 'model')
+    arrays = re.findall(r'^static const \w+ (\w+)\[(\d+)\]', files['firmware/model.cpp'], re.M)
+    distinct = {tuple(int(v) for v in t['values']) for t in tabs}
+    assert len(arrays) == len(distinct)  # one ROM per distinct table (elements 0 and 2 share one)
+    with CSimulator(files, hw, 'model', workdir=tmp_path) as cs:
+        res = hw_verify(hw, x, sim=cs)
+    assert res.ok and res.total == 2000, res
