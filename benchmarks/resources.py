@@ -108,8 +108,11 @@ def bench_peer(name: str, model, cutoff: int, stages: int, repeat: int, workdir:
     return row
 
 
+YOSYS_TIMEOUT = 1800.0
+
+
 def _synth(files, top) -> dict:
-    s = yosys_stats(files, top)
+    s = yosys_stats(files, top, timeout=YOSYS_TIMEOUT)
     return {'luts': s['luts'], 'ffs': s['ffs'], 'carry': s['carry']}
 
 
@@ -131,7 +134,9 @@ def main(argv=None) -> int:
     ap.add_argument('--repeat', type=int, default=1)
     ap.add_argument('--no-peers', action='store_true')
     ap.add_argument('--no-yosys', action='store_true')
+    ap.add_argument('--yosys-timeout', type=float, default=YOSYS_TIMEOUT, help='seconds per synthesis')
     args = ap.parse_args(argv)
+    globals()['YOSYS_TIMEOUT'] = args.yosys_timeout
 
     import hgq  # noqa: F401
     import keras

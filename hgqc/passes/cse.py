@@ -59,6 +59,7 @@ from ..ir.ops import Op
 from ..ir.types import ZERO, QInterval, TensorType, dyadic
 from ..options import CompileOptions
 from .csd import csd_matrix, csd_value
+from .decompose import Decomposition, decompose
 from .manager import register_pass
 
 Interval = tuple[int, int, int]  # (lo, hi, f): exact values {k * 2^-f : lo <= k <= hi}
@@ -68,6 +69,7 @@ Key = tuple[int, int, int, int]  # pattern (a, b, shift, sub)
 DEFAULT_TYPE = QInterval(-128, 127, 0)  # cost model when the input types are unknown
 DEPTH_SLACK = 2  # default limit = minimal depth + DEPTH_SLACK
 MAX_VARIANTS = 8  # more distinct position signatures than this share one program
+DECOMPOSE_DEPTH = 2  # column decomposition trees of depth 1 .. this are tried (0: never)
 
 # --------------------------------------------------------------------------- interval helpers
 
@@ -393,6 +395,23 @@ class _Solver:
         outs = [self.column_tree(j) for j in range(len(self.cols))]
         return _compact(self.n_in, self.consts, self.ops, outs, self.dep)
 
+    def program_decomposed(self, dec: Decomposition) -> dict[str, Any]:
+        """The program when the columns solved are residuals: ``y_j = r_j + sign * 2^shift * y_parent``."""
+        res = [self.column_tree(j) for j in range(len(self.cols))]
+        outs: list[Term | None] = [None] * len(res)
+        for j in dec.order:  # parents first
+            p, r = dec.parent[j], res[j]
+            if p < 0 or outs[p] is None:
+                outs[j] = r
+                continue
+            o, e, sg = outs[p]  # type: ignore[misc]
+            up = (o, e + dec.shift[j], sg * dec.sign[j])
+            outs[j] = up if r is None else self.combine(r, up)
+        final: list[Term | None] = []
+        for t in outs:  # an output is never negated for free (lower would add a negation): do it here
+            final.append(t if t is None or t[2] > 0 else (self.new_op(-1, t[0], 0, 1), t[1], 1))
+        return _compact(self.n_in, self.consts, self.ops, final, self.dep)
+
 
 _SHIFT_BIAS = 1 << 11  # relative shifts must lie in [-2048, 2048)
 _KEY_BITS = 53  # a (20 bits) | b (20 bits) | shift (12 bits) | sub (1 bit)
@@ -519,13 +538,16 @@ def solve(
     share: bool = True,
     digits: np.ndarray | None = None,
     restarts: int = 0,
+    decompose_depth: int = DECOMPOSE_DEPTH,
 ) -> dict[str, Any]:
     """One program variant for ``x @ weights + bias`` (see the module docstring).
 
     ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
     extra greedy runs with seeded tie-break perturbations (``_jitter``) are made; the program
-    with the fewest adders, then the fewest adder bits, is kept (deterministic).
+    with the fewest adders, then the fewest adder bits, is kept (deterministic). Likewise for
+    each column decomposition tree depth ``1 .. decompose_depth`` (``hgqc.passes.decompose``)
+    that fits the depth limit.
     """
     w = np.asarray(weights, dtype=np.float64)
     n_in, n_out = w.shape
@@ -546,7 +568,30 @@ def solve(
             c = program_cost(cand, types)
             if c <= score:  # ties go to the shared program (greedy sharing can lose on tiny matrices)
                 best, score = cand, c
+        for k in range(1, decompose_depth + 1):
+            cand = _solve_decomposed(w, b, types, limit, k)
+            if cand is not None and cand['depth'] <= limit:
+                c = program_cost(cand, types)
+                if c < score:
+                    best, score = cand, c
     return best
+
+
+def _solve_decomposed(
+    w: np.ndarray, bias: list[float] | None, types: Sequence[QInterval], limit: int, tree_depth: int
+) -> dict[str, Any] | None:
+    """CSE over the residual columns of a depth-``tree_depth`` decomposition (None: nothing to gain)."""
+    dec = decompose(w, tree_depth)
+    if dec is None:
+        return None
+    b = None
+    if bias is not None:  # y_parent carries its bias: a derived column adds only the difference
+        b = [bias[j] - (dec.sign[j] * bias[p] * 2.0 ** dec.shift[j] if p >= 0 else 0.0) for j, p in enumerate(dec.parent)]
+    s = _Solver(w.shape[0], csd_matrix(dec.residual), w.shape[1], b, types)
+    if s.min_depth() + dec.depth > limit:
+        return None
+    s.run_cse(limit - dec.depth)
+    return s.program_decomposed(dec)
 
 
 def program_cost(program: dict[str, Any], types: Sequence[QInterval]) -> tuple[int, int]:

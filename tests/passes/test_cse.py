@@ -192,3 +192,33 @@ def test_program_cost_counts_adder_bits():
     prog = {'n_in': 2, 'consts': [], 'ops': [[0, 1, 0, 0], [2, 0, 4, 1]], 'outputs': [[3, 0, 0]], 'depth': 2}
     # x0 + x1: [-8, 22] -> 6 bits; (x0 + x1) - (x0 << 4): 4 low bits pass through, [-248, 22] -> 9 - 4 bits
     assert program_cost(prog, t) == (2, 6 + 5)
+
+
+@settings(max_examples=30)
+@given(weight_matrices(max_in=8, max_out=8), st.integers(1, 3))
+def test_decomposition_is_consistent(wb, depth):
+    from hgqc.passes.decompose import decompose
+
+    w, _ = wb
+    dec = decompose(w, depth)
+    if dec is None:
+        return
+    assert dec.depth <= depth and sorted(dec.order) == list(range(w.shape[1]))
+    seen = set()
+    for j in dec.order:
+        p = dec.parent[j]
+        assert p < 0 or p in seen  # parents first
+        seen.add(j)
+        parent = np.ldexp(w[:, p], dec.shift[j]) * dec.sign[j] if p >= 0 else 0.0
+        np.testing.assert_array_equal(dec.residual[:, j] + parent, w[:, j])
+
+
+def test_decomposition_shares_related_columns():
+    rng = np.random.default_rng(3)
+    base = dyadic_matrix(rng, (12, 1), bits=8, zeros=0.0)
+    w = np.hstack([base, 2 * base, -base + 0.25, base / 2 + np.eye(12)[:, :1]])  # columns differ by a digit or two
+    b = np.array([0.5, 1.0, -0.25, 0.0])
+    plain = solve(w, b, decompose_depth=0)
+    dec = solve(w, b)
+    assert program_matches(w, dec, b) and dec['depth'] <= minimal_depth(w, b) + 2
+    assert len(dec['ops']) < len(plain['ops'])

@@ -1,0 +1,112 @@
+"""Column decomposition of a cmvm before CSE: ``y_j = r_j + sign * 2^shift * y_parent``.
+
+Two output columns of a trained (or low-bit) kernel are often close: ``W[:, j] - ±2^s W[:, p]``
+has far fewer signed digits than ``W[:, j]``. Then ``y_j`` is better computed from ``y_p`` plus
+a residual product ``r_j = x @ D[:, j]`` (one more adder), and the residuals of all columns go
+through CSE together (``D`` replaces ``W``). Which column derives from which is a spanning tree
+over the columns plus a virtual zero column (the root: a column hanging from it is computed from
+scratch), built with Prim's algorithm on edge weights = signed-digit count of the residual
+(+1 for the extra adder), under a tree-depth limit (each tree level adds one adder level on the
+path of the derived columns). da4ml's first stage follows the same idea (a minimum spanning
+tree over columns); this is our own implementation, with digit counts from the NAF identity
+``weight(m) = popcount((3m XOR m) >> 1)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_SHIFT = 3  # relative shifts tried between two columns: -MAX_SHIFT .. MAX_SHIFT
+_FAR = 1 << 40
+
+
+@dataclass(frozen=True)
+class Decomposition:
+    residual: np.ndarray  # D (n_in, n_out): the columns CSE computes
+    parent: tuple[int, ...]  # parent column of each column, -1 = computed from scratch
+    shift: tuple[int, ...]  # y_j = r_j + sign_j * 2^shift_j * y_parent
+    sign: tuple[int, ...]
+    order: tuple[int, ...]  # columns, parents before children
+    depth: int  # tree depth (extra adder levels on the deepest derived path)
+
+
+def _naf_weight(m: np.ndarray) -> np.ndarray:
+    """Nonzero signed digits of each integer in ``m``, summed over the last axis."""
+    a = np.abs(m).astype(np.uint64)
+    return np.bitwise_count(((a * np.uint64(3)) ^ a) >> np.uint64(1)).astype(np.int64).sum(-1)
+
+
+def _integer_columns(w: np.ndarray) -> np.ndarray | None:
+    """Columns of ``w * 2^(F + MAX_SHIFT)`` as int64 rows (None if they would not fit)."""
+    f = 0
+    while f < 40 and not np.array_equal(np.ldexp(w, f), np.round(np.ldexp(w, f))):
+        f += 1
+    m = np.ldexp(w, f + MAX_SHIFT)
+    if f >= 40 or (m.size and np.abs(m).max() * 2 ** (MAX_SHIFT + 2) >= 2**62):
+        return None
+    return np.round(m).astype(np.int64).T
+
+
+def _edges(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every ordered column pair (j, p): min residual weight, its shift and sign."""
+    n = c.shape[0]
+    best = np.full((n, n), _FAR, dtype=np.int64)
+    shift = np.zeros((n, n), dtype=np.int64)
+    sign = np.ones((n, n), dtype=np.int64)
+    for s in range(-MAX_SHIFT, MAX_SHIFT + 1):
+        if s >= 0:
+            scaled, ok = c << s, np.ones(n, dtype=bool)
+        else:
+            ok = np.all(c % (1 << -s) == 0, axis=1)
+            scaled = c >> -s
+        for sg in (1, -1):
+            for j in range(n):  # one row at a time: memory O(n * n_in)
+                wgt = np.where(ok, _naf_weight(c[j][None, :] - sg * scaled), _FAR)
+                better = wgt < best[j]
+                best[j] = np.where(better, wgt, best[j])
+                shift[j] = np.where(better, s, shift[j])
+                sign[j] = np.where(better, sg, sign[j])
+    np.fill_diagonal(best, _FAR)
+    return best, shift, sign
+
+
+def decompose(weights: np.ndarray, max_tree_depth: int) -> Decomposition | None:
+    """The spanning-tree decomposition (None when no column is worth deriving)."""
+    w = np.asarray(weights, dtype=np.float64)
+    n_out = w.shape[1]
+    c = _integer_columns(w)
+    if c is None or n_out < 2 or max_tree_depth < 1:
+        return None
+    best, shift, sign = _edges(c)
+    cost = _naf_weight(c).astype(np.int64)  # from scratch: its own digits
+    via = np.full(n_out, -1)
+    done = np.zeros(n_out, dtype=bool)
+    level = np.zeros(n_out, dtype=np.int64)
+    order = []
+    for _ in range(n_out):
+        j = int(np.flatnonzero(~done)[np.argmin(cost[~done])])  # cheapest, lowest index on ties
+        done[j] = True
+        order.append(j)
+        level[j] = 0 if via[j] < 0 else level[via[j]] + 1
+        if level[j] < max_tree_depth:
+            cand = best[:, j] + 1  # +1: the adder that adds the parent back
+            better = ~done & (cand < cost)
+            cost[better] = cand[better]
+            via[better] = j
+    if not np.any(via >= 0):
+        return None
+    d = w.copy()
+    for j in range(n_out):
+        p = int(via[j])
+        if p >= 0:
+            d[:, j] = w[:, j] - sign[j, p] * np.ldexp(w[:, p], int(shift[j, p]))
+    return Decomposition(
+        residual=d,
+        parent=tuple(int(p) for p in via),
+        shift=tuple(int(shift[j, via[j]]) if via[j] >= 0 else 0 for j in range(n_out)),
+        sign=tuple(int(sign[j, via[j]]) if via[j] >= 0 else 1 for j in range(n_out)),
+        order=tuple(order),
+        depth=int(level.max()),
+    )
