@@ -1045,6 +1045,8 @@ def _div(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value
 
 @register_onnx_op('Relu')
 def _relu(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
+    if isinstance(ins[0], Deferred):  # keep fusing: BatchNormalization -> Relu -> Quant is one function
+        return [_defer(ctx, ins[0], lambda xs, p: np.maximum(xs, np.float32(0)), [])]
     return [ctx.emit(Op.RELU, [ctx.require(_data(ctx, ins[0]))])]
 
 

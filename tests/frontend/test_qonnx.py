@@ -224,8 +224,8 @@ def test_wide_sums_warn_about_float32():
 # ----------------------------------------------------------------------------- through the compiler
 
 
-def test_compiled_graphs_stay_exact():
-    """Tables, clamps, diagonal cmvms and pooling through every pass (check mode re-verifies each)."""
+def test_compiled_graphs_stay_exact(tmp_path):
+    """Tables, clamps, diagonal cmvms and pooling through every pass (check mode re-verifies each), then Verilator."""
     import hgqc
 
     b = GraphBuilder()
@@ -238,12 +238,14 @@ def test_compiled_graphs_stay_exact():
     y = b.node('MultiThreshold', [x, b.const(np.array([[-1.0, 0.25, 1.5]]))], domain='qonnx.custom_op.general', out_dtype='UINT2')
     model = b.model([('x', (2, 4, 4))], [t, y])
     xs = grid_inputs((2, 4, 4), 0.25, 5, N, seed=12)
-    project = hgqc.compile(model, check=True)
+    project = hgqc.compile(model, check=True, latency_cutoff=3)
     want = reference(model, xs)
     got = project.predict(xs.astype(np.float64))
     for w, o in zip(want, got):
         assert np.array_equal(w, o)
         assert len(np.unique(w)) > 2
+    result = project.verify(xs, simulator='verilator', workdir=tmp_path)
+    assert result.total == N and result.mismatches == 0, result.first_mismatch_detail
 
 
 # ----------------------------------------------------------------------------- Keras (HGQ2) == QONNX
@@ -320,8 +322,8 @@ def test_wide_input_non_pow2_quant_becomes_exact_comparator_bank():
     x = b.quant('x', 2.0**-4, 8)
     h = b.node('MatMul', [x, b.const(rng.integers(-8, 8, (6, 3)) / 4)])  # ~2^14 distinct values: too many for a table
     y = b.quant(h, 0.3, 4, mode='HALF_UP')
-    bn = [b.const(np.full(3, v)) for v in (0.7, 0.1, 0.5, 1.3)]  # BN -> Quant fuses into one comparator bank
-    z = b.node('BatchNormalization', [b.node('Transpose', [h], perm=[0, 1]), *bn])
+    bn = [b.const(np.full(3, v)) for v in (0.7, 0.1, 0.5, 1.3)]  # BN -> Relu -> Quant: one comparator bank
+    z = b.node('Relu', [b.node('BatchNormalization', [b.node('Transpose', [h], perm=[0, 1]), *bn])])
     model = b.model([('x', (6,))], [y, b.quant(z, 0.25, 5, signed=0, mode='DOWN')])
     with pytest.warns(QonnxCostWarning, match='comparators'):
         g = from_qonnx(model)
