@@ -786,6 +786,8 @@ def _saturate(b: Builder, y: Val, lo: int, hi: int, ylo: int, yhi: int) -> Val:
 def _emit_quantize(e: Elem) -> tuple[Val, int]:
     (x,), (t,) = e.args, e.types
     attrs, i_ = e.node.attrs, e.index
+    if attrs.get('div') is not None:  # ``lower`` expands divisions; backends never see one
+        raise ValueError(f'quantize "{e.node.name}" still divides (attr div): run the lower pass first')
     k, ib, f = (int(np.asarray(attrs[a]).flat[i_]) for a in ('k', 'i', 'f'))
     rnd, ovf = Round(attrs['round']), Overflow(attrs['overflow'])
     b = e.b

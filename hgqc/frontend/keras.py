@@ -71,6 +71,7 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import Op
 from ..ir.types import TensorType
 from .errors import FrontendError
+from .keras_unsupported import OUT_OF_SCOPE, SUGGESTIONS, alternative
 
 __all__ = [
     'FrontendError',
@@ -106,7 +107,27 @@ class InputView:
         return tuple(self.index.shape)
 
 
-Tensor = Node | InputView
+@dataclass(frozen=True, eq=False)
+class PendingDivide:
+    """``node / div`` elementwise (``div``: ints >= 1 of the node's shape), not yet rounded.
+
+    An average over windows whose size is not a power of two is a rational, not a fixed-point
+    value: hgq2's float32 quotient only becomes exact where a quantizer rounds it. Wiring moves
+    it along; a quantizer absorbs the division (``quantize`` attr ``div``); anything else needs
+    the value itself, which exists only when every ``div`` is a power of two.
+    """
+
+    node: Node
+    div: np.ndarray
+    origin: str  # the layer that averaged
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.node.shape
+
+
+Tensor = Node | InputView | PendingDivide
+DIVIDE_ROUND_MODES = (Round.TRN, Round.RND, Round.RND_MIN_INF)  # see hgqc.passes.lower.division_by_multiply
 Handler = Callable[['LoweringContext', Any, list[Tensor]], list[Tensor]]
 
 
@@ -316,6 +337,8 @@ class LoweringContext:
 
     def require(self, x: Tensor) -> Node:
         """The graph value of ``x``; an unquantized input cannot be computed on."""
+        if isinstance(x, PendingDivide):
+            return self._exact_quotient(x)
         if isinstance(x, InputView):
             raise FrontendError(
                 f"input '{x.input}' reaches layer '{self.layer_name}' without a quantizer; "
@@ -328,6 +351,13 @@ class LoweringContext:
         p = quantizer_to_quantize(q, shape_of(x))
         if isinstance(x, InputView):
             return self._quantize_input(x, p, self.layer_name if name is None else name)
+        if isinstance(x, PendingDivide):
+            if p.round not in DIVIDE_ROUND_MODES:
+                raise FrontendError(
+                    f"layer '{self.layer_name}': its quantizer rounds the average of layer '{x.origin}' with "
+                    f'{p.round.value}; a division is supported with {", ".join(m.value for m in DIVIDE_ROUND_MODES)}'
+                )
+            return self.emit(Op.QUANTIZE, [x.node], {**p.attrs(), 'div': x.div}, name)
         return self.emit(Op.QUANTIZE, [x], p.attrs(), name)
 
     def _quantize_input(self, view: InputView, p: QuantParams, name: str) -> Node:
@@ -341,9 +371,36 @@ class LoweringContext:
         self._views[node] = (view.input, view.index, p.live)
         return node
 
+    def divide(self, x: Node, div: np.ndarray) -> Tensor:
+        """``x / div`` elementwise (``div`` ints >= 1), rounded later by the quantizer that reads it."""
+        div = np.broadcast_to(np.asarray(div, dtype=np.int64), x.shape).copy()
+        if np.any(div < 1):
+            raise FrontendError(f"layer '{self.layer_name}': internal error: division by {div.min()}")
+        return x if np.all(div == 1) else PendingDivide(x, div, self.layer_name)
+
+    def _exact_quotient(self, x: PendingDivide) -> Node:
+        """A power-of-two division as an exact value: a quantize wide and fine enough to lose nothing."""
+        e = np.log2(x.div).round().astype(np.int64)
+        if np.any(x.div != (1 << e)):
+            sizes = sorted({int(d) for d in x.div.ravel() if d & (d - 1)})
+            raise FrontendError(
+                f"layer '{self.layer_name}' reads the average of layer '{x.origin}' over windows of {sizes} elements, "
+                'which is not a fixed-point value; quantize it first (enable_oq=True on the pooling layer, or the '
+                "next layer's input quantizer)"
+            )
+        t = x.node.type
+        f = t.f + e
+        k = t.signed.astype(np.int64)
+        i = np.maximum(t.width - k - f, -f + 1 - k)  # value bits unchanged, binary point moved by e
+        attrs = {'k': k, 'i': i, 'f': f, 'round': Round.TRN.value, 'overflow': Overflow.WRAP.value, 'div': x.div}
+        return self.emit(Op.QUANTIZE, [x.node], attrs)
+
     def wire(self, x: Tensor, index: np.ndarray) -> Tensor:
         """Pure wiring: ``out.flat[n] = x.flat[index.flat[n]]`` (index has the output's shape)."""
         index = np.asarray(index, dtype=np.int64)
+        if isinstance(x, PendingDivide):  # a padding zero divides by 1
+            div = np.where(index >= 0, x.div.ravel()[np.maximum(index, 0)], 1)
+            return PendingDivide(self.require(self.wire(x.node, index)), div, x.origin)
         if isinstance(x, InputView):  # -1 (a padding zero) stays -1
             return InputView(x.input, np.where(index >= 0, x.index.ravel()[np.maximum(index, 0)], -1))
         if index.shape == x.shape and np.array_equal(index.ravel(), np.arange(index.size)):
@@ -357,6 +414,10 @@ class LoweringContext:
     # ---------------------------------------------------------------- finish
     def finalize(self, inputs: list[str], outputs: list[tuple[str, Tensor]]) -> Graph:
         """Create the real ports (typed by their quantizers) and replace placeholders by gathers."""
+        for j, (name, x) in enumerate(outputs):
+            if isinstance(x, PendingDivide):
+                self.layer_name = name
+                outputs[j] = (name, self.require(x))
         old = self.graph
         g = Graph(old.name)
         ports: dict[str, Node] = {}
@@ -434,8 +495,13 @@ def _unsupported(op: Any, name: str) -> FrontendError:
     cls = type(op)
     what = f"layer '{name}' ({_class_path(cls)})"
     supported = ', '.join(supported_layers())
-    if cls.__module__.startswith('hgq'):
-        return FrontendError(f'{what} is not supported yet; supported layers: {supported}')
+    if (
+        cls.__module__.startswith('hgq')
+        or cls.__name__ in SUGGESTIONS
+        or any(cls.__name__ in v[0] for v in OUT_OF_SCOPE.values())
+    ):
+        reason, alt = alternative(cls.__name__, supported_layers())
+        return FrontendError(f'{what} is {reason}: {alt}; supported layers: {supported}')
     if any(base in _HANDLERS for base in cls.__mro__):
         return FrontendError(
             f'{what} overrides call() of a supported layer, so its meaning is unknown; supported layers: {supported}'
@@ -445,7 +511,8 @@ def _unsupported(op: Any, name: str) -> FrontendError:
         if isinstance(counterpart, type):
             return FrontendError(f'{what} is not an HGQ2 layer: use hgq.layers.{counterpart.__name__}')
     kind = 'layer' if isinstance(op, keras.layers.Layer) else 'operation'
-    return FrontendError(f"{kind} '{name}' ({_class_path(cls)}) is not supported; supported layers: {supported}")
+    _, alt = alternative(cls.__name__, supported_layers())
+    return FrontendError(f"{kind} '{name}' ({_class_path(cls)}) is not supported: {alt}; supported layers: {supported}")
 
 
 # =========================================================================== graph walk
@@ -474,7 +541,7 @@ def _batchless_shape(x: Any, what: str) -> tuple[int, ...]:
 
 
 def _collect_tensors(v: Any) -> list[Tensor]:
-    if isinstance(v, (Node, InputView)):
+    if isinstance(v, (Node, InputView, PendingDivide)):
         return [v]
     if isinstance(v, (list, tuple)):
         return [t for e in v for t in _collect_tensors(e)]

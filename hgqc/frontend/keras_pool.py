@@ -103,3 +103,19 @@ def _max_pool(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Te
     x = _input(ctx, layer, inputs)
     windows, first = _windows(ctx, layer, x, is_global)
     return [_finish(ctx, layer, max_tree(ctx, x, windows), first, is_global)]
+
+
+@register_layer(*AVG_POOLS, *GLOBAL_AVG)
+def _avg_pool(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
+    is_global = isinstance(layer, GLOBAL_AVG)
+    x = _input(ctx, layer, inputs)
+    windows, first = _windows(ctx, layer, x, is_global)  # (*out, K, C)
+    size = windows.shape[-2]
+    count = (windows >= 0).sum(axis=-2)  # Keras divides by the valid elements of each window
+    uniform = bool(np.all(count == size)) and size & (size - 1) == 0
+    weight = 1.0 / size if uniform else 1.0  # a power-of-two mean is an exact weight
+    sums = ctx.emit(Op.CMVM, [ctx.wire(x, np.swapaxes(windows, -1, -2))], {'weights': np.full((size, 1), weight), 'bias': None})
+    y = ctx.reshape(sums, count.shape)
+    if not uniform:
+        y = ctx.divide(ctx.require(y), count)
+    return [_finish(ctx, layer, y, first, is_global)]

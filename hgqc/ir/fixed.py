@@ -93,6 +93,46 @@ def requantize(x: np.ndarray, fx: np.ndarray, f: np.ndarray, mode: Round) -> np.
     return shift_round(x, np.where(d < 0, -d, 0), mode)
 
 
+def divide_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
+    """Integers at step 2^-f nearest (per ``mode``) to ``x * 2^-fx / div`` (``div`` >= 1 integers), exactly.
+
+    The quotient is rounded once, from the exact rational (``quantize`` with a ``div`` attr).
+    """
+    fx, f = np.asarray(fx), np.asarray(f)
+    obj = x.dtype == object
+    up = np.maximum(f - fx, 0)
+    down = np.maximum(fx - f, 0)
+    if obj:
+        up, down, div = up.astype(object), down.astype(object), np.asarray(div).astype(object)
+    else:
+        up, down, div = up.astype(x.dtype), down.astype(x.dtype), np.asarray(div).astype(x.dtype)
+    n = x << up
+    d = div << down  # value = n / d in units of 2^-f, d > 0
+    q = n // d
+    r2 = 2 * (n - q * d)  # twice the remainder: compare with d for the half-way point
+    if mode is Round.TRN:
+        inc = np.zeros(np.shape(q), dtype=bool)
+    elif mode is Round.CEIL:
+        inc = r2 > 0
+    elif mode is Round.TRN_ZERO:
+        inc = (r2 > 0) & (n < 0)
+    elif mode is Round.TRN_INF:
+        inc = (r2 > 0) & (n > 0)
+    elif mode is Round.RND:
+        inc = r2 >= d
+    elif mode is Round.RND_MIN_INF:
+        inc = r2 > d
+    elif mode is Round.RND_CONV:
+        inc = (r2 > d) | ((r2 == d) & (q % 2 == 1))
+    elif mode is Round.RND_ZERO:
+        inc = (r2 > d) | ((r2 == d) & (n < 0))
+    elif mode is Round.RND_INF:
+        inc = (r2 > d) | ((r2 == d) & (n > 0))
+    else:  # pragma: no cover - every Round member is handled above
+        raise ValueError(f'unknown round mode {mode}')
+    return q + inc.astype(q.dtype if not obj else object)
+
+
 def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like: np.ndarray):
     """Integer bounds (lo, hi) at step 2^-f of ap_fixed<k, i, f>; width<=0 gives (0, 0)."""
     n = i + f

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .fixed import Overflow, Round, bounds, overflow, requantize
+from .fixed import Overflow, Round, bounds, divide_round, overflow, requantize
 from .types import TensorType, dyadic
 
 
@@ -136,16 +136,25 @@ class _Quantize:
     """Round to 2^-f then wrap/saturate into ap_fixed<k, i, f>, per element.
 
     attrs: k, i, f (int arrays of the tensor shape; k+i+f <= 0 means constant 0),
-    round (Round), overflow (Overflow).
+    round (Round), overflow (Overflow), optional div (int array >= 1 of the tensor shape):
+    quantize ``x / div`` instead, rounding the exact rational once (an average over a window
+    of any size, as hgq2 quantizes it). Only tensor level: ``lower`` expands it.
     """
+
+    @staticmethod
+    def _round(attrs, x, fx, f, rnd):
+        div = attrs.get('div')
+        if div is None:
+            return requantize(x, fx, f, rnd)
+        return divide_round(x, fx, np.asarray(div), f, rnd)
 
     @staticmethod
     def infer(attrs, ts):
         (t,) = ts
         k, i, f = attrs['k'], attrs['i'], attrs['f']
         rnd, ovf = Round(attrs['round']), Overflow(attrs['overflow'])
-        lo = requantize(t.lo, t.f, f, rnd)
-        hi = requantize(t.hi, t.f, f, rnd)
+        lo = _Quantize._round(attrs, t.lo, t.f, f, rnd)  # every rounding is monotone
+        hi = _Quantize._round(attrs, t.hi, t.f, f, rnd)
         qlo, qhi = bounds(k, i, f, ovf, lo)
         fits = (lo >= qlo) & (hi <= qhi)
         if ovf is Overflow.WRAP:
@@ -159,7 +168,7 @@ class _Quantize:
     def evaluate(attrs, ts, xs):
         (t,), (x,) = ts, xs
         k, i, f = attrs['k'], attrs['i'], attrs['f']
-        y = requantize(x, t.f, f, Round(attrs['round']))
+        y = _Quantize._round(attrs, x, t.f, f, Round(attrs['round']))
         return overflow(y, k, i, f, Overflow(attrs['overflow'])), np.asarray(f)
 
 

@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
+from ..ir.fixed import Round
 from ..ir.graph import Graph, Node
 from ..ir.ops import Op, make_table, table_entry, table_keys
 from ..ir.types import ZERO, TensorType
 from ..options import CompileOptions
-from .cse import cmvm_program, program_matches, scalar_shift_add_type
+from .cse import cmvm_program, program_matches, scalar_shift_add_type, solve
 from .manager import register_pass
 from .pipeline import arrival_times, node_delay
 
@@ -177,10 +178,24 @@ class _Lowerer:
         if op is Op.QUANTIZE:
             for key in ('k', 'i', 'f'):
                 attrs[key] = np.array(np.broadcast_to(np.asarray(n.attrs[key]), n.shape).flat[k], dtype=np.int64)
+            div = attrs.pop('div', None)
+            d = 1 if div is None else int(np.broadcast_to(np.asarray(div), n.shape).flat[k])
+            if d != 1:
+                return self.divide(n, k, xs[0], attrs, d, name)
         if op is Op.SHIFT_ADD:
             a = (xs[0], 0, 1) if xs[0] is not None else None
             return self.settle(self.combine(a, (xs[1], 0, 1), int(attrs['shift']), bool(attrs['sub']), name), name)
         return self.scalar(op, xs, attrs, name)
+
+    def divide(self, n: Node, k: int, x: Ref, attrs: dict[str, Any], d: int, name: str) -> Ref:
+        """quantize(x / d): a constant multiply-add ``z`` whose truncation at 2^-f is the rounded
+        quotient (``division_by_multiply``), then a TRN quantize with the node's overflow."""
+        t = n.inputs[0].type.elems[k]  # holds every value of the element, so the magic is exact on it
+        w, b = division_by_multiply(t.lo, t.hi, t.f, int(attrs['f']), d, Round(attrs['round']))
+        prog = solve(np.array([[w]]), None if b == 0 else [b], [t], self.options.max_adder_depth, True)
+        (z,) = self.run_program(prog, [x], f'{name}/div', n, k)
+        attrs['round'] = Round.TRN.value
+        return self.scalar(Op.QUANTIZE, [z], attrs, name)
 
     def cmvm(self, n: Node, xs: list[Ref]) -> list[Ref]:
         w, bias = n.attrs['weights'], n.attrs.get('bias')
@@ -235,6 +250,41 @@ class _Lowerer:
         for name, v in self.src.outputs:
             self.g.add_output(name, self.output(name, v))
         return self.g
+
+
+def division_by_multiply(lo: int, hi: int, fx: int, f: int, d: int, mode: Round) -> tuple[float, float]:
+    """``(w, b)`` with ``floor((x * w + b) * 2^f) == round_mode(x / d)`` at step 2^-f for every
+    ``x = X * 2^-fx``, ``lo <= X <= hi`` (division by a constant as a multiply, Granlund-Montgomery).
+
+    With ``N = X * 2^max(f - fx, 0)`` and ``D = d * 2^max(fx - f, 0)`` the quotient in units of 2^-f
+    is ``N / D``; each supported mode is ``floor(P / Q)`` for an affine ``P = alpha * N + beta``
+    (RND: ``(2N + D) / 2D``). ``P`` is offset by a multiple of ``Q`` to be >= 0, and
+    ``M = ceil(2^s / Q)`` with the smallest ``s`` such that ``span(P) * (M * Q - 2^s) < 2^s``
+    makes ``floor(P * M / 2^s) == floor(P / Q)`` on the whole range.
+    """
+    big_d = d << max(fx - f, 0)
+    forms = {  # mode: (alpha, beta, Q)
+        Round.TRN: (1, 0, big_d),
+        Round.CEIL: (1, big_d - 1, big_d),
+        Round.RND: (2, big_d, 2 * big_d),
+        Round.RND_MIN_INF: (2, big_d - 1, 2 * big_d),
+    }
+    if mode not in forms:
+        raise ValueError(f'a division can only be rounded with {", ".join(m.value for m in forms)}, not {mode.value}')
+    alpha, beta, q = forms[mode]
+    alpha <<= max(f - fx, 0)
+    p_lo, p_hi = alpha * lo + beta, alpha * hi + beta
+    base = q * (p_lo // q)
+    span = p_hi - base
+    s = 0
+    while span * (-(-(1 << s) // q) * q - (1 << s)) >= (1 << s):
+        s += 1
+    m = -(-(1 << s) // q)
+    cx = alpha * m
+    c = (beta - base) * m + ((base // q) << s)
+    if abs(cx) >= 2**53 or abs(c) >= 2**53:
+        raise ValueError(f'division by {d} over [{lo}, {hi}] * 2^-{fx} needs constants wider than float64')
+    return math.ldexp(float(cx), fx - s - f), math.ldexp(float(c), -s - f)
 
 
 @register_pass('lower')

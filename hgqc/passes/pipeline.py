@@ -52,6 +52,8 @@ def is_zero(n: Node) -> bool:
 
 def quantize_is_free(n: Node) -> bool:
     """A quantize that neither rounds with an adder nor saturates is wiring (drop bits / wrap)."""
+    if n.attrs.get('div') is not None:
+        return False  # tensor level only: lower turns it into a constant multiply + rounding
     t = n.inputs[0].type
     f = np.broadcast_to(np.asarray(n.attrs['f']), t.shape)
     rnd, ovf = Round(n.attrs['round']), Overflow(n.attrs['overflow'])

@@ -155,6 +155,8 @@ class _Pruner:
 
 def _quantize_is_identity(attrs: dict, t: TensorType) -> bool:
     """No rounding (input frac <= target frac everywhere) and the input fits the target bounds."""
+    if attrs.get('div') is not None and np.any(np.asarray(attrs['div']) != 1):
+        return False  # a division is never the identity
     f = np.broadcast_to(np.asarray(attrs['f']), t.shape)
     if np.any(t.f > f):
         return False

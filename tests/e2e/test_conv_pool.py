@@ -9,7 +9,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-from hgq.layers import QConv1D, QConv2D, QDense, QGlobalMaxPooling1D, QMaxPooling2D
+from hgq.layers import QAveragePooling1D, QConv1D, QConv2D, QDense, QGlobalMaxPooling1D, QMaxPooling2D
 
 import hgqc
 from hgqc.testing.models import make_digits_data
@@ -55,7 +55,8 @@ def test_conv_pool_model_verilator(tmp_path):
     a = QDense(4, name='head', iq_conf=c.data(), kq_conf=c.weight(), bq_conf=c.bias())(keras.layers.Flatten()(h))
     s = QConv1D(2, 3, dilation_rate=2, name='conv1d', **c.conv())(seq)
     b = QGlobalMaxPooling1D(name='gmax', **c.pool())(s)
-    model = keras.Model([img, seq], [a, b], name='conv_pool')
+    avg = QAveragePooling1D(3, strides=2, padding='same', name='avgpool', **c.pool())(s)  # windows of 3, 3, 2
+    model = keras.Model([img, seq], [a, b, avg], name='conv_pool')
     perturb(model, 31)
     xs = [mixed_inputs((6, 6, 2), 31, n=2000), mixed_inputs((10, 2), 32, n=2000)]
     want = [np.asarray(w, dtype=np.float64) for w in model.predict(xs, verbose=0, batch_size=4096)]

@@ -331,7 +331,7 @@ def test_unsupported_hgq_layer_is_refused():
 
     a = keras.Input((4, 3))
     model = keras.Model(a, QSimpleRNN(2, name='rnn')(a))
-    msg = r"layer 'rnn' \(hgq\.layers\.QSimpleRNN\) is not supported yet; supported layers: .*QDense"
+    msg = r"layer 'rnn' \(hgq\.layers\.QSimpleRNN\) is out of scope \(recurrent layers .*\): unroll .*QDense"
     with pytest.raises(FrontendError, match=msg):
         from_keras(model)
 

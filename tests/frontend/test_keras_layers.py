@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 import pytest
-from hgq.layers import QConv2D, QDense, QMaxPooling2D
+from hgq.layers import QGRU, QConv2D, QConv3D, QDense, QMaxPooling2D, QMaxPooling3D
 
 from hgqc.frontend import FrontendError, from_keras
 from hgqc.ir import Op
@@ -14,10 +14,23 @@ from .layer_models import IMG_SHAPE, MATRIX, SEQ_SHAPE, Confs, branchy_model, cf
 from .test_keras import assert_exact, mixed_inputs
 
 N_INPUTS = 2000
-AVG = False
+AVG = True
 
 
-@pytest.mark.parametrize('cfg', MATRIX, ids=[cfg_id(c) for c in MATRIX])
+# A pairwise covering subset runs in CI (every pair of factor values appears, 6 of the 24
+# configs); the rest are marked slow (``pytest -m slow``) to keep CI within its time budget.
+PAIRWISE = {
+    ('kif', 'WRAP', 'RND', True),
+    ('kbi', 'WRAP', 'TRN', False),
+    ('kif', 'SAT', 'TRN', False),
+    ('kbi', 'SAT', 'RND', True),
+    ('kif', 'SAT_SYM', 'RND', False),
+    ('kbi', 'SAT_SYM', 'TRN', True),
+}
+CASES = [pytest.param(c, id=cfg_id(c), marks=() if c in PAIRWISE else pytest.mark.slow) for c in MATRIX]
+
+
+@pytest.mark.parametrize('cfg', CASES)
 def test_layers_over_quantizer_matrix(cfg):
     seed = MATRIX.index(cfg)
     model = branchy_model(cfg, avg=AVG)
@@ -72,4 +85,26 @@ def test_unsupported_padding_and_interpolation_are_refused():
     h = QConv2D(2, 3, name='c')(inp)
     model = keras.Model(inp, keras.layers.UpSampling2D(2, interpolation='bilinear', name='up')(h))
     with pytest.raises(FrontendError, match=r"'up' .*interpolation 'bilinear' is not supported; use interpolation='nearest'"):
+        from_keras(model)
+
+
+@pytest.mark.parametrize(
+    ('make', 'msg'),
+    [
+        (lambda: QConv3D(2, 2, name='bad'), r"'bad' \(hgq\.layers\.QConv3D\) is not supported: use hgq\.layers\.QConv2D"),
+        (
+            lambda: QMaxPooling3D(2, name='bad'),
+            r"'bad' \(hgq\.layers\.QMaxPooling3D\) is not supported: use hgq\.layers\.QMaxPooling2D",
+        ),
+        (
+            lambda: keras.layers.DepthwiseConv2D(2, name='bad'),
+            r"'bad' \(keras\.layers\.DepthwiseConv2D\) is not supported: use hgq\.layers\.QConv2D with groups",
+        ),
+        (lambda: QGRU(2, name='bad'), r"'bad' \(hgq\.layers\.QGRU\) is out of scope \(recurrent layers"),
+    ],
+)
+def test_unsupported_layers_name_the_nearest_alternative(make, msg):
+    inp = keras.Input((4, 4, 4, 2) if 'QConv3D' in msg or '3D' in msg else (4, 4, 2) if 'Depthwise' in msg else (4, 2))
+    model = keras.Model(inp, make()(inp))
+    with pytest.raises(FrontendError, match=msg):
         from_keras(model)
