@@ -70,6 +70,8 @@ def fold_rounding(graph: Graph) -> int:
             q = _single_user(graph, q)
         if q is None or q.op is not Op.QUANTIZE or Round(q.attrs['round']) is not Round.RND:
             continue
+        if q.attrs.get('div') is not None:  # RND(x / d) != TRN((x + h) / d): h would be divided too
+            continue
         w = np.asarray(n.attrs['weights'], dtype=np.float64)
         half = _channel_half(q, w.shape[1])
         if half is None:
