@@ -162,9 +162,13 @@ class _Claims:
     def __post_init__(self) -> None:
         n = math.prod(self.shape)
         self.k, self.i, self.f = (np.zeros(n, dtype=np.int64) for _ in range(3))
+        self.scale, self.zeropt = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
         self.owner = [None] * n
 
-    def claim(self, flat: np.ndarray, k, i, f, rnd: Round, ovf: Overflow, who: str) -> None:
+    def claim(self, flat: np.ndarray, k, i, f, rnd: Round, ovf: Overflow, who: str, scale=None, zeropt=None) -> None:
+        """Give elements ``flat`` the conversion ``x -> quantize_kif(x / scale + zeropt)`` (float32 prescale)."""
+        scale = np.ones(np.shape(k), dtype=np.float32) if scale is None else np.asarray(scale, dtype=np.float32)
+        zeropt = np.zeros(np.shape(k), dtype=np.float32) if zeropt is None else np.asarray(zeropt, dtype=np.float32)
         if self.modes is None:
             self.modes, self.modes_owner = (rnd, ovf), who
         elif self.modes != (rnd, ovf):
@@ -174,12 +178,12 @@ class _Claims:
                 'rounding/overflow mode: quantize the input once with a single Quant node'
             )
         for pos, e in enumerate(flat.ravel().tolist()):
-            kif = (int(k.flat[pos]), int(i.flat[pos]), int(f.flat[pos]))
+            kif = (int(k.flat[pos]), int(i.flat[pos]), int(f.flat[pos]), float(scale.flat[pos]), float(zeropt.flat[pos]))
             prev = self.owner[e]
             if prev is None:
-                self.k[e], self.i[e], self.f[e] = kif
+                self.k[e], self.i[e], self.f[e], self.scale[e], self.zeropt[e] = kif
                 self.owner[e] = who
-            elif (int(self.k[e]), int(self.i[e]), int(self.f[e])) != kif:
+            elif (int(self.k[e]), int(self.i[e]), int(self.f[e]), float(self.scale[e]), float(self.zeropt[e])) != kif:
                 raise FrontendError(
                     f"input '{self.name}' element {np.unravel_index(e, self.shape)} is quantized differently by nodes "
                     f"'{prev}' and '{who}'; an input port holds one quantization: quantize the input once"
@@ -280,9 +284,9 @@ class _Ctx:
             return v
         return self.emit(Op.GATHER, [v], {'index': index})
 
-    def quantize_input(self, view: InputView, k, i, f, rnd: Round, ovf: Overflow) -> Node:
+    def quantize_input(self, view: InputView, k, i, f, rnd: Round, ovf: Overflow, scale=None, zeropt=None) -> Node:
         claims = self.claims[view.input]
-        claims.claim(view.index, k, i, f, rnd, ovf, self.node.name)
+        claims.claim(view.index, k, i, f, rnd, ovf, self.node.name, scale, zeropt)
         t = TensorType.from_arrays(view.shape, *_kif_bounds(k, i, f, ovf), f)
         node = self.graph.add_input(self.node.name, t)
         self.views[node] = (view.input, view.index)
@@ -301,6 +305,9 @@ class _Ctx:
             k, i = np.where(unclaimed, 0, k), np.where(unclaimed, -f, i)  # never read: width 0
             ports[name] = g.add_input(name, TensorType.from_arrays(c.shape, *_kif_bounds(k, i, f, ovf), f))
             g.input_quant[name] = {'k': k, 'i': i, 'f': f, 'round': rnd.value, 'overflow': ovf.value}
+            if np.any(c.scale != 1) or np.any(c.zeropt != 0):  # float32 prescale (see Interpreter.to_fixed)
+                g.input_quant[name]['scale'] = c.scale.reshape(c.shape).astype(np.float64)
+                g.input_quant[name]['zeropt'] = c.zeropt.reshape(c.shape).astype(np.float64)
         remap: dict[Node, Node] = {}
         for n in old.nodes.values():
             if n in self.views:
@@ -596,7 +603,9 @@ def _bit_len(v: np.ndarray) -> np.ndarray:
     return np.array([int(x).bit_length() for x in np.asarray(v, dtype=object).ravel()], dtype=np.int64).reshape(np.shape(v))
 
 
-def _int_range_quantize(ctx: _Ctx, x: Node | InputView, f: np.ndarray, lo: np.ndarray, hi: np.ndarray, rnd: Round) -> Node:
+def _int_range_quantize(
+    ctx: _Ctx, x: Node | InputView, f: np.ndarray, lo: np.ndarray, hi: np.ndarray, rnd: Round, prescale: tuple | None = None
+) -> Node:
     """Round ``x`` to step 2^-f (``rnd``), then clamp the integer to [lo, hi] (per element) exactly.
 
     The quantize op clamps to an ap_fixed range; bounds that are not one (narrow unsigned, zero
@@ -610,7 +619,7 @@ def _int_range_quantize(ctx: _Ctx, x: Node | InputView, f: np.ndarray, lo: np.nd
     sym = bool(np.all(np.where(lo < 0, lo == -hi, True))) and bool(np.any(lo < 0))
     ovf = Overflow.SAT_SYM if sym else Overflow.SAT
     if isinstance(x, InputView):
-        y = ctx.quantize_input(x, k, i, f, rnd, ovf)
+        y = ctx.quantize_input(x, k, i, f, rnd, ovf, *(prescale or ()))
     else:
         y = ctx.emit(Op.QUANTIZE, [x], {'k': k, 'i': i, 'f': f, 'round': rnd.value, 'overflow': ovf.value})
     qlo, qhi = _kif_bounds(k, i, f, ovf)
@@ -807,24 +816,33 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     z = data_const(zeropt, shape, ctx)
     e = _pow2_exponent(s)
     z_int = bool(np.all(z == np.round(z)))
-    if e is not None and z_int and not (bits == 1 and signed) and not isinstance(x, Deferred):
+    if (
+        e is not None
+        and z_int
+        and not (bits == 1 and signed)
+        and not isinstance(x, Deferred)
+        and not (isinstance(x, InputView) and np.any(z))
+    ):
         lo = np.full(shape, min_int(signed, narrow, bits), dtype=object)
         hi = np.full(shape, max_int(signed, narrow, bits), dtype=object)
         if not np.any(z):
             return [_int_range_quantize(ctx, x, -e, lo, hi, ROUND_MODES[mode])]
-        if isinstance(x, InputView):
-            raise ctx.error('a Quant on a graph input with a non-zero zero point is not supported (the port holds x/scale)')
         # round(x/s + z) is not round(x/s) + z for half-even or sign-symmetric modes: shift first, exactly
         zs = z * s  # integer times a power of two: exact
         q = _int_range_quantize(ctx, ctx.emit(Op.ADD, [x, ctx.const(zs)]), -e, lo, hi, ROUND_MODES[mode])
         return [ctx.emit(Op.SUB, [q, ctx.const(zs)])]
-    if isinstance(x, InputView):
-        raise ctx.error(
-            'a Quant on a graph input needs power-of-two scales, integer zero points and bit width >= 2 '
-            '(the hardware port holds a fixed-point value)'
-        )
     if np.any(s <= 0) or not np.all(np.isfinite(s)):
         raise ctx.error('scales must be positive and finite')
+    if isinstance(x, InputView):
+        if bits == 1 and signed:
+            raise ctx.error('a bipolar (1-bit signed) Quant on a graph input is not supported; quantize the input to >= 2 bits')
+        # The port carries the integer code q = round(x/scale + zeropt) (float32 prescale in input_quant);
+        # the value (q - zeropt) * scale is the reference's own float32 product, deferred like any function.
+        lo = np.full(shape, min_int(signed, narrow, bits), dtype=object)
+        hi = np.full(shape, max_int(signed, narrow, bits), dtype=object)
+        f0 = np.zeros(shape, dtype=np.int64)
+        q = _int_range_quantize(ctx, x, f0, lo, hi, ROUND_MODES[mode], prescale=(s, z))
+        return [_defer(ctx, q, lambda qs, p: (qs - np.float32(p[1])) * np.float32(p[0]), [s, z])]
 
     def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:
         return quant(xs, np.float32(p[0]), np.float32(p[1]), np.float32(bits), signed, narrow, mode)

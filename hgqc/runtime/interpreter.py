@@ -116,6 +116,8 @@ class Interpreter:
             raise InterpreterError(f'input "{node.name}": expected shape (N, {node.shape}), got {x.shape}')
         q: dict[str, Any] | None = self.graph.input_quant.get(node.name)
         if q is not None:
+            if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32, as qonnx
+                x = ((x.astype(np.float32) / np.float32(q['scale'])) + np.float32(q['zeropt'])).astype(np.float64)
             return float_to_fixed(x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']))
         # no declared conversion: values must already be on the input's grid and in range
         t = node.type

@@ -74,6 +74,19 @@ def test_quant_on_weights_is_folded_and_non_pow2_activation_scale():
     assert g.count(Op.TABLE) == 1
 
 
+@pytest.mark.parametrize('mode', ['ROUND', 'HALF_UP', 'FLOOR'])
+def test_input_quant_with_float_scale_and_zero_point(mode):
+    """Brevitas' default quantizers: float scales. The port takes the integer code; qonnx's float32
+    prescale (x / scale + zeropt) is part of the model's input conversion."""
+    b = GraphBuilder()
+    x = b.quant('x', np.array([0.3, 0.17, 0.3, 0.05]), 4, signed=0, narrow=1, mode=mode, zeropt=np.array([2.0, 0.0, 5.0, 1.0]))
+    h = b.node('Relu', [b.node('Mul', [x, b.const(-0.7)])])  # fused with the dequantization and the Quant
+    m = b.model([('x', (4,))], [b.quant(h, 0.11, 5, mode=mode), x])
+    rng = np.random.default_rng(15)
+    xs = np.concatenate([rng.uniform(-3, 6, (N // 2, 4)), np.round(rng.uniform(-3, 6, (N // 2, 4)) / 0.15) * 0.15])
+    check(m, xs.astype(np.float32))
+
+
 def test_bipolar_and_one_bit_quant():
     b = GraphBuilder()
     x = b.quant('x', 0.25, 5)
@@ -203,8 +216,8 @@ def test_errors_name_the_node():
     with pytest.raises(FrontendError, match='without a Quant'):
         from_qonnx(b.model([('x', (4,))], [y]))
     b = GraphBuilder()
-    x = b.quant('x', 0.3, 4)
-    with pytest.raises(FrontendError, match='graph input needs power-of-two scales'):
+    x = b.quant('x', 0.5, 1)
+    with pytest.raises(FrontendError, match=r'bipolar .* graph input is not supported'):
         from_qonnx(b.model([('x', (4,))], [x]))
     b = GraphBuilder()
     x = b.quant('x', 0.25, 8)
