@@ -1324,23 +1324,24 @@ def _maxpool(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[V
     return [_max_tree(ctx, parts)]
 
 
-def _mean(ctx: _Ctx, x: Node, idx: np.ndarray, divisor: np.ndarray) -> Node:
-    """sum over the last axis of gathered windows / divisor (per output position, powers of two only)."""
-    e = _pow2_exponent(divisor)
-    if e is None:
-        bad = sorted({float(v) for v in np.asarray(divisor).ravel() if _pow2_exponent(np.array([v])) is None})
-        raise ctx.error(
-            f'averaging over {bad[0]:g} elements is not exact in float32 (not a power of two); '
-            'use power-of-two windows, or a sum (Conv with unit weights) followed by a Quant'
-        )
+def _mean(ctx: _Ctx, x: Node, idx: np.ndarray, divisor: np.ndarray) -> Node | Deferred:
+    """sum over the last axis of gathered windows / divisor (per output position).
+
+    A power-of-two divisor is a shift inside the cmvm; another one is the reference's float32
+    division of the (exact) sum, deferred like any elementwise function (so a following
+    ``Mul``/``Trunc``/``Quant`` fuses with it into one exact table or comparator bank).
+    """
     K = idx.shape[-1]
     xw = ctx.emit(Op.GATHER, [x], {'index': idx})
-    if np.all(e == e.flat[0]):
+    e = _pow2_exponent(divisor)
+    if e is not None and np.all(e == e.flat[0]):
         y = ctx.emit(Op.CMVM, [xw], {'weights': np.full((K, 1), math.ldexp(1.0, -int(e.flat[0]))), 'bias': None})
-        return ctx.emit(Op.GATHER, [y], {'index': np.arange(y.type.size, dtype=np.int64).reshape(idx.shape[:-1])})
+        return ctx.wire(y, np.arange(y.type.size, dtype=np.int64).reshape(idx.shape[:-1]))
     s = ctx.emit(Op.CMVM, [xw], {'weights': np.ones((K, 1)), 'bias': None})
-    s = ctx.emit(Op.GATHER, [s], {'index': np.arange(s.type.size, dtype=np.int64).reshape(idx.shape[:-1])})
-    return _per_channel_scale(ctx, s, np.ldexp(1.0, -e).astype(np.float64))
+    s = ctx.wire(s, np.arange(s.type.size, dtype=np.int64).reshape(idx.shape[:-1]))
+    if e is not None:
+        return _per_channel_scale(ctx, s, np.ldexp(1.0, -e).astype(np.float64))
+    return _defer(ctx, s, lambda xs, p: xs / np.float32(p[0]), [np.asarray(divisor, dtype=np.float32)])
 
 
 @register_onnx_op('AveragePool')
@@ -1364,8 +1365,7 @@ def _global_pool(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> li
     if node.op_type == 'GlobalMaxPool':
         parts = [ctx.emit(Op.GATHER, [x], {'index': idx[:, r].reshape(out)}) for r in range(n)]
         return [_max_tree(ctx, parts)]
-    y = _mean(ctx, x, idx, np.full(C, float(n)))
-    return [ctx.emit(Op.GATHER, [y], {'index': np.arange(C, dtype=np.int64).reshape(out)})]
+    return [_mean(ctx, x, idx.reshape(*out, n), np.full(out, float(n)))]
 
 
 # =========================================================================== ONNX ops: wiring

@@ -178,6 +178,15 @@ def test_pooling_and_batchnorm():
     check(m, grid_inputs((2, 4, 4), 0.25, 5, N, seed=9))
 
 
+def test_average_pool_over_nine_fuses_with_the_quant():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 5)
+    ap = b.node('AveragePool', [x], kernel_shape=[3, 3], strides=[1, 1], pads=[1, 1, 1, 1])  # /9, /6, /4 at borders
+    gap = b.node('GlobalAveragePool', [x])  # /20
+    m = b.model([('x', (2, 4, 5))], [b.quant(ap, 0.125, 5), b.quant(b.node('Mul', [gap, b.const(3.0)]), 0.25, 6, mode='HALF_UP')])
+    check(m, grid_inputs((2, 4, 5), 0.25, 5, N, seed=16))
+
+
 def test_wiring_ops():
     b = GraphBuilder()
     x = b.quant('x', 0.5, 5)  # (2, 3, 4)
@@ -220,10 +229,10 @@ def test_errors_name_the_node():
     with pytest.raises(FrontendError, match=r'bipolar .* graph input is not supported'):
         from_qonnx(b.model([('x', (4,))], [x]))
     b = GraphBuilder()
-    x = b.quant('x', 0.25, 8)
-    y = b.node('AveragePool', [x], kernel_shape=[3], strides=[3])
-    with pytest.raises(FrontendError, match=r'AveragePool.*not exact in float32'):
-        from_qonnx(b.model([('x', (2, 6))], [y]))
+    x = b.quant('x', 0.25, 16)
+    y = b.node('Mul', [b.node('AveragePool', [x], kernel_shape=[9], strides=[9]), b.const(0.1)])
+    with pytest.raises(FrontendError, match=r"node 'Mul_\d+' \(Mul\).*too wide for an exact table or comparator bank"):
+        from_qonnx(b.model([('x', (2, 18))], [y]))
 
 
 def test_wide_sums_warn_about_float32():
