@@ -18,6 +18,14 @@ column's remaining terms (and its bias, as a constant leaf) are summed by an add
 pairs terms of equal depth and similar magnitude, which reaches the optimal depth
 ``ceil(log2(sum_k 2^depth_k))`` for the column.
 
+Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
+above, (3) with ``restarts`` (``options.extra['cse.restarts']``, default 0) more greedy runs whose
+pattern costs get a seeded tie-break perturbation, and (4) for each tree depth ``k = 1 ..
+DECOMPOSE_DEPTH`` a column decomposition (``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p``
+along a spanning tree of the columns, the residuals ``r`` solved by the greedy CSE under the limit
+minus ``k``). It keeps the candidate with the fewest adders, then the fewest adder bits
+(``program_cost``), among those within the depth limit -- deterministic, since every run is.
+
 Depth limit: a substitution is only made in a column when that column can still be summed
 within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
 blocked pattern stays blocked). ``limit = options.max_adder_depth`` or, when ``None``, the
@@ -38,7 +46,8 @@ then the constants (the distinct nonzero biases, float64 dyadic), then the ops i
 only uses earlier operands). Op ``k`` is ``v[a] + (-1)^sub * v[b] * 2^shift`` (``shift`` may
 be negative, ``sub`` is 0/1); ``a == -1`` stands for the constant 0, so ``[-1, b, 0, 1]`` is a
 negation (the solver emits one only for a column whose terms are all negative, on its
-shallowest leaf, so outputs never need a final negation). Output ``j`` is
+shallowest leaf, or after a decomposed column whose sum came out negated, so its outputs never
+need a final negation). Output ``j`` is
 ``(-1)^neg * v[idx] * 2^shift``, or 0 when ``idx == -1``; the bias is already included (it is
 a constant leaf of the column's tree).
 ``depth`` is the largest adder depth of any output. ``program_matches`` re-evaluates a program
@@ -568,26 +577,32 @@ def solve(
             c = program_cost(cand, types)
             if c <= score:  # ties go to the shared program (greedy sharing can lose on tiny matrices)
                 best, score = cand, c
-        for k in range(1, decompose_depth + 1):
-            cand = _solve_decomposed(w, b, types, limit, k)
-            if cand is not None and cand['depth'] <= limit:
-                c = program_cost(cand, types)
-                if c < score:
-                    best, score = cand, c
+        for k in range(decompose_depth, 0, -1):  # the deepest tree that fits (deeper trees share more)
+            cand = _solve_decomposed(w, b, types, limit, k, len(digits))
+            if cand is None:
+                continue
+            c = program_cost(cand, types)
+            if cand['depth'] <= limit and c < score:
+                best, score = cand, c
+            break
     return best
 
 
 def _solve_decomposed(
-    w: np.ndarray, bias: list[float] | None, types: Sequence[QInterval], limit: int, tree_depth: int
+    w: np.ndarray, bias: list[float] | None, types: Sequence[QInterval], limit: int, tree_depth: int, n_digits: int
 ) -> dict[str, Any] | None:
-    """CSE over the residual columns of a depth-``tree_depth`` decomposition (None: nothing to gain)."""
+    """CSE over the residual columns of a depth-``tree_depth`` decomposition (None: does not fit
+    the depth limit, or fewer digits to sum is not expected)."""
     dec = decompose(w, tree_depth)
     if dec is None:
+        return None
+    digits = csd_matrix(dec.residual)
+    if len(digits) + sum(p >= 0 for p in dec.parent) >= n_digits:
         return None
     b = None
     if bias is not None:  # y_parent carries its bias: a derived column adds only the difference
         b = [bias[j] - (dec.sign[j] * bias[p] * 2.0 ** dec.shift[j] if p >= 0 else 0.0) for j, p in enumerate(dec.parent)]
-    s = _Solver(w.shape[0], csd_matrix(dec.residual), w.shape[1], b, types)
+    s = _Solver(w.shape[0], digits, w.shape[1], b, types)
     if s.min_depth() + dec.depth > limit:
         return None
     s.run_cse(limit - dec.depth)
