@@ -119,11 +119,27 @@ def bipolar_trunc() -> tuple[Any, tuple[int, ...], float, int]:
     return _calibrated(model, (1, 4, 4))
 
 
+def float_bn() -> tuple[Any, tuple[int, ...], float, int]:
+    """Brevitas' default (float-scaled) quantizers and a BatchNorm1d: linear -> BN -> ReLU -> linear."""
+    torch, qnn, bq = _modules()
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(
+        qnn.QuantIdentity(bit_width=4, return_quant_tensor=True),
+        qnn.QuantLinear(8, 8, bias=True, weight_bit_width=4),
+        torch.nn.BatchNorm1d(8),
+        qnn.QuantReLU(bit_width=4, return_quant_tensor=True),
+        qnn.QuantLinear(8, 3, bias=False, weight_bit_width=4),
+        qnn.QuantIdentity(bit_width=6),
+    )
+    return _calibrated(model, (8,))
+
+
 FACTORIES: dict[str, Callable[[], tuple[Any, tuple[int, ...], float, int]]] = {
     'mlp': mlp,
     'cnn': cnn,
     'residual': residual,
     'bipolar_trunc': bipolar_trunc,
+    'float_bn': float_bn,
 }
 
 

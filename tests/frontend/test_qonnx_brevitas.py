@@ -86,3 +86,24 @@ def test_fresh_export_is_exact(name, tmp_path):
     model = onnx.load(tmp_path / 'm.onnx')
     graph = from_qonnx(model)
     assert_exact(model, graph, grid_for(graph, 1000, seed=1))
+
+
+def test_float_scaled_brevitas_with_batchnorm():
+    """Brevitas' default float scales and a BatchNorm1d: the input Quant's float32 prescale goes into
+    ``input_quant``, BN -> ReLU -> Quant fuses into one comparator bank per element. The float32
+    sums of the reference are not guaranteed exact (a warning names them), but agree here."""
+    from hgqc.frontend.qonnx import QonnxCostWarning
+
+    model = onnx.load(FIXTURES / 'float_bn.onnx')
+    assert {'BatchNormalization', 'Gemm', 'Quant'} <= {n.op_type for n in model.graph.node}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        graph = from_qonnx(model)
+    kinds = {type(w.message) for w in caught}
+    assert QonnxCostWarning in kinds and QonnxExactnessWarning in kinds
+    (port,) = graph.inputs
+    scale = float(np.unique(graph.input_quant[port.name]['scale'])[0])
+    rng = np.random.default_rng(5)
+    on_grid = rng.integers(-16, 17, (500, 8)) * scale
+    x = np.concatenate([on_grid, rng.uniform(-12 * scale, 12 * scale, (500, 8))]).astype(np.float32)
+    assert_exact(model, graph, x)
