@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import keras
 import pytest
-from hgq.layers import QGRU, QConv2D, QConv3D, QDense, QMaxPooling2D, QMaxPooling3D
+from hgq.layers import QGRU, QAdd, QConv2D, QConv3D, QDense, QMaxPooling2D, QMaxPooling3D, Quantizer
 
 from hgqc.frontend import FrontendError, from_keras
 from hgqc.ir import Op
@@ -108,3 +108,34 @@ def test_unsupported_layers_name_the_nearest_alternative(make, msg):
     model = keras.Model(inp, make()(inp))
     with pytest.raises(FrontendError, match=msg):
         from_keras(model)
+
+
+def test_graph_shapes_skip_nested_sequential_shared():
+    """A residual CNN (skip connection through QAdd), a nested Sequential CNN used twice (shared
+    weights, two call sites), several inputs and outputs; the shared conv is lowered once per call."""
+    c = Confs(('kif', 'SAT', 'RND', True))
+    inner = keras.Sequential(
+        [
+            keras.Input((6, 6, 2)),
+            QConv2D(2, 3, padding='same', name='inner_conv', **c.conv()),
+            QMaxPooling2D(2, name='inner_pool', **c.pool()),
+        ],
+        name='inner',
+    )
+    a = keras.Input((6, 6, 2), name='a')
+    b = keras.Input((6, 6, 2), name='b')
+    qa = Quantizer(c.data(), name='qa')(a)
+    h = QConv2D(2, 3, padding='same', name='res_conv', **c.conv())(qa)
+    skip = QAdd(name='skip')([h, qa])  # residual: the quantized input joins the conv output
+    ya = inner(skip)
+    yb = inner(b)  # the same nested model on another input
+    shared = keras.layers.Flatten(name='flat')(ya)
+    out1 = QDense(3, name='head1', iq_conf=c.data(), kq_conf=c.weight(), bq_conf=c.bias())(shared)
+    out2 = QDense(2, name='head2', iq_conf=c.data(), kq_conf=c.weight(), bq_conf=c.bias())(shared)
+    model = keras.Model([a, b], [out1, out2, yb], name='shapes')
+    perturb(model, 41)
+    xs = [mixed_inputs((6, 6, 2), 41, n=N_INPUTS), mixed_inputs((6, 6, 2), 42, n=N_INPUTS)]
+    g = assert_exact(model, xs)
+    assert [n.name for n in g.inputs] == ['a', 'b'] and len(g.outputs) == 3
+    assert sum(n.name == 'inner/inner_conv' and n.op is Op.CMVM for n in g) == 2
+    assert sum(n.name == 'flat' for n in g) == 1  # the shared flatten feeds both heads
