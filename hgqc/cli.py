@@ -56,9 +56,12 @@ def _sub_parser(cmd: str) -> argparse.ArgumentParser:
         p.add_argument('--out', required=True, help='where to save outputs (.npy; .npz for several outputs)')
     if cmd == 'verify':
         p.add_argument('--expect', help='expected outputs (.npy/.npz), e.g. from keras.predict')
+        from hgqc.runtime.sim import SIMULATORS
+
         p.add_argument(
             '--simulator',
             default=None,
+            choices=tuple(SIMULATORS),
             help='verilator or iverilog (verilog projects), ghdl (vhdl), gxx (hls4ml); default: the first installed for the '
             "project's target",
         )
@@ -72,7 +75,7 @@ def _load_inputs(path: str, project) -> list[np.ndarray]:
     p = Path(path)
     try:
         data = np.load(p, allow_pickle=False)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
         raise ValueError(f"cannot read inputs '{p}': {e}") from e
     names = [n.name for n in project.graph.inputs]
     if isinstance(data, np.ndarray):

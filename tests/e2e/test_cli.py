@@ -153,3 +153,10 @@ def test_simulator_must_fit_the_target(vhdl_project_dir, example_io, capsys):
 def test_bad_clock_period_is_refused(tmp_path, capsys):
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--clock-period', '0']) == 1
     assert 'clock_period' in capsys.readouterr().err and not (tmp_path / 'o').exists()
+
+
+def test_unknown_simulator_is_refused_before_anything_runs(vhdl_project_dir, capsys):
+    with pytest.raises(SystemExit):
+        main(['verify', str(vhdl_project_dir), '--inputs', 'x.npy', '--simulator', 'modelsim'])
+    err = capsys.readouterr().err
+    assert "invalid choice: 'modelsim'" in err and 'ghdl' in err
