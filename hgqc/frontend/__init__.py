@@ -2,6 +2,7 @@
 
 ``from_keras`` (HGQ2 / Keras 3) lives in ``hgqc.frontend.keras``. It is imported lazily so
 that ``hgqc.frontend.FrontendError`` (and other frontends) do not pull in Keras and jax.
+``from_qonnx`` (QONNX / ONNX, e.g. Brevitas exports) lives in ``hgqc.frontend.qonnx``.
 """
 
 from __future__ import annotations
