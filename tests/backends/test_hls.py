@@ -15,15 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from hgqc.backends.common import BackendError, is_identifier
+from hgqc.backends.common import BackendError, is_identifier, pipeline_latency
 from hgqc.backends.hls import CppNamespace, build_hls_design, emit_hls, hull
 from hgqc.backends.hls_project import _exact_decimal
-from hgqc.ir import Graph, Op, QInterval, TensorType
+from hgqc.ir import Graph, Node, Op, QInterval, TensorType, verify
 from hgqc.runtime.csim import CSimulator, find_ap_types, gxx_command
 from hgqc.runtime.sim import SimulationError, random_int_inputs
 from hgqc.runtime.sim import verify as hw_verify
 
+from ..runtime.test_sim import adder_graphs
 from .test_verilog import N_VECTORS, hostile_names_graph, kitchen_sink_graph, pipelined_graph
 
 needs_gxx = pytest.mark.skipif(shutil.which('g++') is None, reason='g++ not installed')
@@ -207,3 +210,39 @@ def test_tables_csim_equals_interpreter(tmp_path, cutoff):
     with CSimulator(files, hw, 'model', workdir=tmp_path) as cs:
         res = hw_verify(hw, x, sim=cs)
     assert res.ok and res.total == 2000, res
+
+
+# =========================================================================== random graphs
+
+
+def union(graphs: list[Graph]) -> Graph:
+    """The graphs side by side in one graph (one g++ build for all); shallower ones get extra
+    register stages on their outputs so every output has the same latency (regs are copies in C++)."""
+    u = Graph('union')
+    lat = max(pipeline_latency(g) for g in graphs)
+    for k, g in enumerate(graphs):
+        m: dict[Node, Node] = {}
+        for n in g.nodes.values():
+            if n.op is Op.INPUT:
+                m[n] = u.add_input(f'g{k}_{n.name}', n.type)
+            else:
+                m[n] = u.add(n.op, [m[i] for i in n.inputs], n.attrs, type=n.type, name=n.name)
+        for name, n in g.outputs:
+            v = m[n]
+            for s in range(lat - pipeline_latency(g)):
+                v = u.add(Op.REG, [v], {'stage': s})
+            u.add_output(f'g{k}_{name}', v)
+    verify(u)
+    return u
+
+
+@needs_gxx
+@settings(max_examples=3, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(adder_graphs(), min_size=10, max_size=10))
+def test_random_adder_graphs_csim_equals_interpreter(graphs):
+    """The Verilog tests' random-graph strategy (every op, round and overflow mode, register
+    stages), ten graphs per g++ build, against the interpreter on 300 vectors."""
+    g = union(graphs)
+    with CSimulator(emit_hls(g), g, 'model', opt='-O0') as cs:
+        res = hw_verify(g, random_int_inputs(g, 300, seed=0), sim=cs)
+    assert res.ok and res.total == 300, res.first_mismatch_detail
