@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends.hls_project import CXX_OPT, CXX_STD
+from ..backends.hls_project import CXX_OPT, CXX_STD, cxx_opt
 from ..ir.graph import Graph
 from .sim import SimulationError, _run, check_inputs
 
@@ -69,8 +69,9 @@ class CSimulator:
         top: str = 'model',
         workdir: str | os.PathLike | None = None,
         ap_types: str | os.PathLike | None = None,
-        opt: str = CXX_OPT,
+        opt: str | None = None,
     ):
+        """``opt``: g++ optimization flag; default -O1, or -O0 for a very long top function."""
         self.graph, self.top = graph, top
         for node in [*graph.inputs, *(n for _, n in graph.outputs)]:
             wide = [q for q in node.type.elems if q.width > _INT64_BITS - 2]
@@ -90,6 +91,10 @@ class CSimulator:
             for rel in (f'firmware/{top}.cpp', f'{top}_bridge.cpp'):
                 if rel not in files:
                     raise SimulationError(f'{rel} missing: not an hls4ml-target project for top "{top}"')
+            if opt is None:
+                body = files[f'firmware/{top}.cpp']
+                opt = cxx_opt(body.count(';\n'))
+            self.opt = opt
             t0 = time.perf_counter()
             _run(gxx_command(top, self.ap_types, opt), self.workdir, 'g++ build')
             self.build_seconds = time.perf_counter() - t0
