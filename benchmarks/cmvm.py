@@ -12,7 +12,9 @@ Per case and tool: ``adders`` (two-input add/sub/neg ops), ``depth`` (longest ad
 ``bits`` (summed carry-chain width, ``benchmarks.peers`` definition, computed by the same code for
 every tool) and solve ``seconds``.  Every tool gets the same absolute depth budget
 ``max_depth = min_depth + slack`` (``--slack``, default 2 = hgqc's default limit); ``--unconstrained``
-adds the peers' unconstrained runs.  Every solution is re-checked against its matrix.
+adds the peers' unconstrained runs; ``--objective`` is hgqc's ``cse.objective`` (``bits``, the
+default, or ``adders``), ``--decompose-depth`` its ``cse.decompose_depth`` (default 0).  Every
+solution is re-checked against its matrix.
 """
 
 from __future__ import annotations
@@ -75,12 +77,12 @@ def hgqc_metrics(program: dict[str, Any], types: Sequence[Any]) -> dict[str, int
     return {'adders': len(program['ops']), 'depth': int(program['depth']), 'bits': int(bits)}
 
 
-def solve_hgqc(case: Case, max_depth: int | None) -> dict[str, Any]:
+def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int = 0) -> dict[str, Any]:
     from hgqc.passes.cse import program_matches, solve
 
     types = _qint_types(case)
     t0 = time.perf_counter()
-    prog = solve(case.matrix, None, types, max_depth)
+    prog = solve(case.matrix, None, types, max_depth, objective=objective, decompose_depth=decompose_depth)
     dt = time.perf_counter() - t0
     if not program_matches(case.matrix, prog):
         raise AssertionError(f'hgqc program for {case.name} does not compute its matrix')
@@ -127,14 +129,17 @@ def _fmt(r: dict | None) -> str:
     return f'{r["adders"]} / {r["depth"]}{mark} / {r["bits"]} / {r["seconds"]:.2f}'
 
 
-def run(cases: list[Case], peers: Sequence[str], slack: int, unconstrained: bool) -> list[dict]:
+def run(
+    cases: list[Case], peers: Sequence[str], slack: int, unconstrained: bool, objective: str = 'bits', decompose_depth: int = 0
+) -> list[dict]:
     rows = []
     for p in peers:  # warm-up: the first call pays module / OpenMP init
         solve_cmvm_peer(p, np.eye(4), (1, 7, 0))
     for case in cases:
         qint = input_qintervals(case.input_kifs, case.shape[0])
         md = min_adder_depth(case.matrix, qint) + slack
-        row: dict[str, Any] = {'case': case.name, 'min_depth': md - slack, 'max_depth': md, 'hgqc': solve_hgqc(case, md)}
+        row: dict[str, Any] = {'case': case.name, 'min_depth': md - slack, 'max_depth': md}
+        row['hgqc'] = solve_hgqc(case, md, objective, decompose_depth)
         for p in peers:
             r = solve_cmvm_peer(p, case.matrix, case.input_kifs, max_depth=md)
             row[p] = _peer_row(r)
@@ -187,6 +192,8 @@ def main(argv=None) -> int:
     ap.add_argument('--unconstrained', action='store_true', help='also run the peers without a depth limit')
     ap.add_argument('--out', default=None)
     ap.add_argument('--markdown', action='store_true')
+    ap.add_argument('--objective', default='bits', choices=('bits', 'adders'), help="hgqc's cse.objective")
+    ap.add_argument('--decompose-depth', type=int, default=0, help="hgqc's cse.decompose_depth")
     args = ap.parse_args(argv)
     groups = tuple(args.groups.split(',')) if args.groups else ('dense', 'sparse', 'rect', 'large', 'model')
     cases = suite(groups=tuple(g for g in groups if g != 'model'), max_size=args.max_size)
@@ -194,7 +201,7 @@ def main(argv=None) -> int:
         cases = model_cases() + cases
     peers = [p for p in args.peers.split(',') if p and peer_available(p)]
     t0 = time.perf_counter()
-    rows = run(cases, peers, args.slack, args.unconstrained)
+    rows = run(cases, peers, args.slack, args.unconstrained, args.objective, args.decompose_depth)
     print('\n'.join(summary(rows, peers)))
     if args.markdown:
         print(markdown(rows, peers, args.unconstrained))

@@ -67,11 +67,11 @@ def _median_time(fn, repeat: int):
     return statistics.median(times), out
 
 
-def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool) -> dict:
+def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool, extra: dict | None = None) -> dict:
     import hgqc
     from hgqc.passes import adder_depth, count_adders
 
-    secs, project = _median_time(lambda: hgqc.compile(model, latency_cutoff=cutoff), repeat)
+    secs, project = _median_time(lambda: hgqc.compile(model, latency_cutoff=cutoff, extra=dict(extra or {})), repeat)
     row = {
         'tool': 'hgqc',
         'compile_s': secs,
@@ -134,6 +134,7 @@ def main(argv=None) -> int:
     ap.add_argument('--repeat', type=int, default=1)
     ap.add_argument('--no-peers', action='store_true')
     ap.add_argument('--no-yosys', action='store_true')
+    ap.add_argument('--cse', action='append', default=[], metavar='KEY=VALUE', help='hgqc option, e.g. decompose_depth=0')
     ap.add_argument('--yosys-timeout', type=float, default=YOSYS_TIMEOUT, help='seconds per synthesis')
     args = ap.parse_args(argv)
     globals()['YOSYS_TIMEOUT'] = args.yosys_timeout
@@ -141,6 +142,10 @@ def main(argv=None) -> int:
     import hgq  # noqa: F401
     import keras
 
+    extra: dict[str, Any] = {}
+    for kv in args.cse:
+        k, v = kv.split('=', 1)
+        extra[f'cse.{k}'] = int(v) if v.lstrip('-').isdigit() else v
     paths = args.models or [str(p) for p in sorted((ROOT / 'examples').glob('*.keras'))]
     synth = not args.no_yosys and yosys_available()
     table, verdicts = [], []
@@ -148,7 +153,7 @@ def main(argv=None) -> int:
         for path in paths:
             model = keras.models.load_model(path, compile=False)
             for cutoff in args.latency_cutoff:
-                rows = [bench_hgqc(model, cutoff, args.repeat, Path(tmp), synth)]
+                rows = [bench_hgqc(model, cutoff, args.repeat, Path(tmp), synth, extra)]
                 if not args.no_peers:
                     for name in ('da4ml', 'alkaid'):
                         if not peer_available(name):

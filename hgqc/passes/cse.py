@@ -20,11 +20,13 @@ pairs terms of equal depth and similar magnitude, which reaches the optimal dept
 
 Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
 above, (3) with ``restarts`` (``options.extra['cse.restarts']``, default 0) more greedy runs whose
-pattern costs get a seeded tie-break perturbation, and (4) for each tree depth ``k = 1 ..
-DECOMPOSE_DEPTH`` a column decomposition (``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p``
-along a spanning tree of the columns, the residuals ``r`` solved by the greedy CSE under the limit
-minus ``k``). It keeps the candidate with the fewest adders, then the fewest adder bits
-(``program_cost``), among those within the depth limit -- deterministic, since every run is.
+pattern costs get a seeded tie-break perturbation, and (4) with ``options.extra
+['cse.decompose_depth'] = k > 0`` (default 0) a column decomposition (``hgqc.passes.decompose``:
+``y_j = r_j ± 2^s y_p`` along a spanning tree of the columns of depth <= k, the residuals ``r``
+solved by the greedy CSE under the limit minus the tree depth). Among those within the depth
+limit it keeps the one with the fewest adder bits (``program_cost``; the LUT proxy), then adders,
+then depth -- or adders first with ``options.extra['cse.objective'] = 'adders'``. Deterministic,
+since every run is.
 
 Depth limit: a substitution is only made in a column when that column can still be summed
 within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
@@ -78,7 +80,10 @@ Key = tuple[int, int, int, int]  # pattern (a, b, shift, sub)
 DEFAULT_TYPE = QInterval(-128, 127, 0)  # cost model when the input types are unknown
 DEPTH_SLACK = 2  # default limit = minimal depth + DEPTH_SLACK
 MAX_VARIANTS = 8  # more distinct position signatures than this share one program
-DECOMPOSE_DEPTH = 2  # column decomposition trees of depth 1 .. this are tried (0: never)
+# column decomposition trees up to this depth are tried (0: never). Off by default: on the JSC
+# fixture it saves 2 % of the adders but its full-width chain adders cost 1.5-5 % more yosys LUTs.
+DECOMPOSE_DEPTH = 0
+OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
 
@@ -548,16 +553,19 @@ def solve(
     digits: np.ndarray | None = None,
     restarts: int = 0,
     decompose_depth: int = DECOMPOSE_DEPTH,
+    objective: str = 'bits',
 ) -> dict[str, Any]:
     """One program variant for ``x @ weights + bias`` (see the module docstring).
 
     ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
-    extra greedy runs with seeded tie-break perturbations (``_jitter``) are made; the program
-    with the fewest adders, then the fewest adder bits, is kept (deterministic). Likewise for
-    each column decomposition tree depth ``1 .. decompose_depth`` (``hgqc.passes.decompose``)
-    that fits the depth limit.
+    extra greedy runs with seeded tie-break perturbations (``_jitter``) are made, and one column
+    decomposition (``hgqc.passes.decompose``, the deepest tree up to ``decompose_depth`` that fits
+    the depth limit). The best candidate is kept (deterministic): ``objective='bits'`` ranks by
+    summed adder bits (the LUT proxy), then adders, then depth; ``'adders'`` by adders first.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
     w = np.asarray(weights, dtype=np.float64)
     n_in, n_out = w.shape
     if types is None:
@@ -568,20 +576,25 @@ def solve(
     plain = _Solver(n_in, digits, n_out, b, types)
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
     best = plain.program()
+
+    def rank(prog: dict[str, Any]) -> tuple[int, int, int]:
+        adders, bits = program_cost(prog, types)
+        return (bits, adders, prog['depth']) if objective == 'bits' else (adders, bits, prog['depth'])
+
     if share:
-        score = program_cost(best, types)
+        score = rank(best)
         for salt in range(restarts + 1):
             s = _Solver(n_in, digits, n_out, b, types, salt)
             s.run_cse(limit)
             cand = s.program()
-            c = program_cost(cand, types)
+            c = rank(cand)
             if c <= score:  # ties go to the shared program (greedy sharing can lose on tiny matrices)
                 best, score = cand, c
         for k in range(decompose_depth, 0, -1):  # the deepest tree that fits (deeper trees share more)
             cand = _solve_decomposed(w, b, types, limit, k, len(digits))
             if cand is None:
                 continue
-            c = program_cost(cand, types)
+            c = rank(cand)
             if cand['depth'] <= limit and c < score:
                 best, score = cand, c
             break
@@ -706,7 +719,13 @@ def _signature(types: tuple[QInterval, ...]) -> tuple[tuple[int, int, bool], ...
 
 
 def cmvm_program(
-    node: Node, max_depth: int | None, share: bool = True, max_variants: int = MAX_VARIANTS, restarts: int = 0
+    node: Node,
+    max_depth: int | None,
+    share: bool = True,
+    max_variants: int = MAX_VARIANTS,
+    restarts: int = 0,
+    objective: str = 'bits',
+    decompose_depth: int = DECOMPOSE_DEPTH,
 ) -> dict[str, Any]:
     """The ``program`` attr of a cmvm node: one solve per distinct position type signature."""
     w = np.asarray(node.attrs['weights'], dtype=np.float64)
@@ -721,7 +740,7 @@ def cmvm_program(
     else:
         first = {v: p for p, v in reversed(list(enumerate(select)))}
         reps = [pos[first[v]] for v in range(len(sigs))]
-    variants = [solve(w, bias, r, max_depth, share, digits, restarts) for r in reps]
+    variants = [solve(w, bias, r, max_depth, share, digits, restarts, decompose_depth, objective) for r in reps]
     return {'variants': variants, 'select': select}
 
 
@@ -729,9 +748,12 @@ def cmvm_program(
 def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
     max_variants = int(options.extra.get('cse.max_variants', MAX_VARIANTS))
     restarts = int(options.extra.get('cse.restarts', 0))
+    objective = str(options.extra.get('cse.objective', 'bits'))
+    decompose_depth = int(options.extra.get('cse.decompose_depth', DECOMPOSE_DEPTH))
     for n in graph.nodes.values():
         if n.op is Op.CMVM:
-            n.attrs['program'] = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts)
+            prog = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts, objective, decompose_depth)
+            n.attrs['program'] = prog
     return graph
 
 

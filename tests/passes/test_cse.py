@@ -179,11 +179,13 @@ def test_stale_attrs_are_never_used():
 def test_restarts_exact_deterministic_and_never_worse(wb, restarts):
     w, b = wb
     one = solve(w, b)
-    more = solve(w, b, restarts=restarts)
+    more = solve(w, b, restarts=restarts, decompose_depth=2)
     assert program_matches(w, more, b)
-    assert more == solve(w.copy(), b if b is None else b.copy(), restarts=restarts)
-    types = [QInterval(-128, 127, 0)] * w.shape[0]
-    assert program_cost(more, types) <= program_cost(one, types)
+    assert more == solve(w.copy(), b if b is None else b.copy(), restarts=restarts, decompose_depth=2)
+    types = [QInterval(-128, 127, 0)] * w.shape[0]  # solve's default cost model
+    assert program_cost(more, types)[::-1] <= program_cost(one, types)[::-1]  # objective 'bits': bits, then adders
+    by_adders = solve(w, b, restarts=restarts, objective='adders', decompose_depth=2)
+    assert program_matches(w, by_adders, b) and len(by_adders['ops']) <= len(more['ops'])
     assert more['depth'] <= minimal_depth(w, b) + 2
 
 
@@ -219,6 +221,6 @@ def test_decomposition_shares_related_columns():
     w = np.hstack([base, 2 * base, -base + 0.25, base / 2 + np.eye(12)[:, :1]])  # columns differ by a digit or two
     b = np.array([0.5, 1.0, -0.25, 0.0])
     plain = solve(w, b, decompose_depth=0)
-    dec = solve(w, b)
+    dec = solve(w, b, objective='adders', decompose_depth=2)
     assert program_matches(w, dec, b) and dec['depth'] <= minimal_depth(w, b) + 2
     assert len(dec['ops']) < len(plain['ops'])
