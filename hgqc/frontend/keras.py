@@ -311,7 +311,10 @@ class LoweringContext:
     """Builds the graph while layers are lowered; handlers use it instead of the graph directly.
 
     ``layer_name`` is the provenance name given to every node a handler emits;
-    ``out_shapes`` are Keras' (batch-less) output shapes of the layer being lowered.
+    ``out_shapes`` are Keras' (batch-less) output shapes of the layer being lowered;
+    ``call_args`` its call's ``(args, kwargs)`` with tensors filled in (Keras ops keep their
+    non-tensor arguments, e.g. the key of ``x[1:3]``, there). A value is a ``Node``, an
+    ``InputView`` (input not yet quantized) or a ``PendingDivide`` (average not yet rounded).
     """
 
     def __init__(self, name: str):

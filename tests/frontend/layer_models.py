@@ -16,6 +16,7 @@ from hgq.layers import (
     QAveragePooling2D,
     QConv1D,
     QConv2D,
+    QDense,
     QGlobalAveragePooling1D,
     QGlobalAveragePooling2D,
     QGlobalMaxPooling1D,
@@ -111,6 +112,10 @@ def branchy_model(cfg: tuple, avg: bool = True) -> keras.Model:
             keras.layers.Flatten(name='flat_avg')(QAveragePooling2D(3, name='avgpool2d_noq', **c.pool(oq=False))(qi)),
         ]
         outs[-1] = QConv1D(2, 1, name='conv_after_avg', **c.conv())(keras.layers.Reshape((4, 2), name='re_avg')(outs[-1]))
+        # plain Keras averages: a power-of-two window is exact as is; a 12-step mean needs the next iq
+        outs.append(keras.layers.AveragePooling1D(4, name='keras_avgpool1d')(qs))
+        h = keras.layers.GlobalAveragePooling1D(name='keras_gavgpool1d')(qs)
+        outs.append(QDense(2, name='dense_after_avg', iq_conf=c.data(), kq_conf=c.weight(), bq_conf=c.bias())(h))
     # hgq2 pads a causal QConv1D's input before its iq, so only a shared-width iq broadcasts
     return keras.Model([seq, img], outs, name=f'branchy_{cfg_id(cfg)}')
 
