@@ -62,6 +62,12 @@ def _range(width: int) -> str:
     return f'({width - 1} downto 0)'
 
 
+def _signal(name: str, width: int, signed: bool, comment: str) -> str:
+    """A signal declaration; the comment keeps the value's sign, which the type does not carry."""
+    note = ' '.join(t for t in ('signed' if signed else '', comment) if t)
+    return f'signal {name} : unsigned{_range(width)};' + (f'  -- {note}' if note else '')
+
+
 class VhdlSyntax:
     """VHDL-2008 spelling of the ``common.Syntax`` primitives; every expression is ``unsigned``.
 
@@ -167,15 +173,13 @@ class VhdlSyntax:
         decls, assigns, regs = [], [], []
         for s in body:
             if isinstance(s, Decl):
-                note = ('signed ' if s.signed else '') + s.comment
-                decls.append(f'signal {s.name} : unsigned{_range(s.width)};' + (f'  -- {note.strip()}' if note.strip() else ''))
+                decls.append(_signal(s.name, s.width, s.signed, s.comment))
             elif isinstance(s, Assign):
                 assigns.append(f'{s.name} <= {self._u(s.expr)};')
             elif isinstance(s, RegUpdate):
                 regs.append(f'{s.name} <= {self._u(s.expr)};')
             elif isinstance(s, Rom):
-                note = ('signed ' if s.signed else '') + s.comment
-                decls.append(f'signal {s.name} : unsigned{_range(s.width)};' + (f'  -- {note.strip()}' if note.strip() else ''))
+                decls.append(_signal(s.name, s.width, s.signed, s.comment))
                 assigns += self._rom(s)
         return decls, assigns, regs
 
