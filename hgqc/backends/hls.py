@@ -25,7 +25,7 @@ hls4ml's ``io_parallel`` functions have.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -306,7 +306,7 @@ def _rescale(x: int, f_from: int, f_to: int) -> int:
 
 # --------------------------------------------------------------------------- per-op expressions
 
-OpExpr = Any  # Callable[[_Emitter, Node, int, list[CVal], list[QInterval]], str]
+OpExpr = Callable[['_Emitter', Node, int, list[CVal], list[QInterval]], str]  # -> the element's C++ expression
 
 
 def _shifted(v: CVal, s: int) -> str:
