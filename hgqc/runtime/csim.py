@@ -93,7 +93,7 @@ class CSimulator:
                     raise SimulationError(f'{rel} missing: not an hls4ml-target project for top "{top}"')
             if opt is None:
                 body = files[f'firmware/{top}.cpp']
-                opt = cxx_opt(body.count(';\n'))
+                opt = cxx_opt(body.count(';'))  # about one statement per ';'
             self.opt = opt
             t0 = time.perf_counter()
             _run(gxx_command(top, self.ap_types, opt), self.workdir, 'g++ build')

@@ -172,6 +172,12 @@ def test_bad_clock_period_is_refused():
         emit_hls(pipelined_graph(), clock_period=0)
 
 
+def test_build_level_follows_function_length():
+    from hgqc.backends.hls_project import BIG_FUNCTION, cxx_opt
+
+    assert cxx_opt(BIG_FUNCTION) == '-O1' and cxx_opt(BIG_FUNCTION + 1) == '-O0'
+
+
 def test_ap_types_errors(tmp_path):
     with pytest.raises(SimulationError, match='does not contain ap_fixed.h'):
         find_ap_types(tmp_path)
@@ -208,6 +214,7 @@ def test_tables_csim_equals_interpreter(tmp_path, cutoff):
     distinct = {tuple(int(v) for v in t['values']) for t in tabs}
     assert len(arrays) == len(distinct)  # one ROM per distinct table (elements 0 and 2 share one)
     with CSimulator(files, hw, 'model', workdir=tmp_path) as cs:
+        assert cs.opt == '-O1'  # a short top function: optimized build (-O0 only beyond BIG_FUNCTION statements)
         res = hw_verify(hw, x, sim=cs)
     assert res.ok and res.total == 2000, res
 
