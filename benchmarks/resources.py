@@ -104,15 +104,16 @@ def bench_peer(name: str, model, cutoff: int, stages: int, repeat: int, workdir:
         'stages': rtl.info.get('n_stages'),
     }
     if synth:
-        row.update(_synth(rtl.files, rtl.top))
+        mem = Path(rtl.info['out_dir']) / 'src' / 'memfiles'  # da4ml's lookup-table ROM images ($readmemh)
+        row.update(_synth(rtl.files, rtl.top, mem if mem.is_dir() else None))
     return row
 
 
 YOSYS_TIMEOUT = 1800.0
 
 
-def _synth(files, top) -> dict:
-    s = yosys_stats(files, top, timeout=YOSYS_TIMEOUT)
+def _synth(files, top, cwd: Path | None = None) -> dict:
+    s = yosys_stats([Path(f).resolve() for f in files], top, timeout=YOSYS_TIMEOUT, cwd=cwd)
     return {'luts': s['luts'], 'ffs': s['ffs'], 'carry': s['carry']}
 
 
