@@ -196,8 +196,11 @@ class _Emitter:
         self.body: list[str] = []
         self.tables: list[str] = []  # file-scope ROM arrays
         self._tables: dict[tuple, str] = {}
-        self.inputs = [self._port(n.name or 'in', n.type.elems) for n in graph.inputs]
-        self.outputs = [self._port(name or 'out', n.type.elems) for name, n in graph.outputs]
+        # The layout's HDL identifiers are the hints, so C++ ports match metadata.json's names
+        # (they differ only where C++/ap_types reserve a name the HDL targets allow).
+        lay = self.layout
+        self.inputs = [self._port(p['port'], n.type.elems) for p, n in zip(lay['inputs'], graph.inputs)]
+        self.outputs = [self._port(p['port'], n.type.elems) for p, (_, n) in zip(lay['outputs'], graph.outputs)]
 
     def _port(self, hint: str, elems: Sequence[QInterval]) -> Port:
         h = hull(elems)

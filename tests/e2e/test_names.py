@@ -83,9 +83,9 @@ def test_hostile_names_in_every_target(hostile_model, hostile_io, target, tmp_pa
     assert len(ports) == 1 + len(HOSTILE_OUTPUTS), ports
     assert all(is_identifier(p, max_len=48) for p in ports), ports  # no keyword of any language, no '__' or trailing '_'
     assert len({p.lower() for p in ports}) == len(ports)
-    if target in ('verilog', 'vhdl'):  # RTL ports are what metadata.json describes; clk is the clock's
-        assert ports == [p['port'] for kind in ('inputs', 'outputs') for p in project.metadata['ports'][kind]]
-        assert 'clk' not in {p.lower() for p in ports}
+    # every target's ports are what metadata.json describes; clk is the clock's
+    assert ports == [p['port'] for kind in ('inputs', 'outputs') for p in project.metadata['ports'][kind]]
+    assert 'clk' not in {p.lower() for p in ports}
     x, want = hostile_io
     assert all(np.array_equal(g, w) for g, w in zip(project.predict(x), want))
     sim = TARGET_SIMULATORS[target]
