@@ -651,7 +651,8 @@ def _aligned_sum(e: Elem, b_frac: int, sub: bool) -> tuple[Val, int]:
     f, w = e.natural.f, e.natural.width
     x = e.b.scale(a, f - ta.f, w)
     y = e.b.scale(bb, f - b_frac, w)
-    return e.b.arith('-' if sub else '+', x, y), f
+    # the bits are exact modulo 2^w; read them with the natural type's sign, not a's (0 - u is negative)
+    return e.b.reinterpret(e.b.arith('-' if sub else '+', x, y), e.natural.signed), f
 
 
 @elementwise(Op.ADD)
@@ -674,12 +675,12 @@ def _emit_shift_add(e: Elem) -> tuple[Val, int]:
 def _emit_mul(e: Elem) -> tuple[Val, int]:
     w = e.natural.width
     a, b = (e.b.resize(v, w) for v in e.args)
-    return e.b.arith('*', a, b), e.types[0].f + e.types[1].f
+    return e.b.reinterpret(e.b.arith('*', a, b), e.natural.signed), e.types[0].f + e.types[1].f
 
 
 @elementwise(Op.NEG)
 def _emit_neg(e: Elem) -> tuple[Val, int]:
-    return e.b.negate(e.b.resize(e.args[0], e.natural.width)), e.types[0].f
+    return e.b.reinterpret(e.b.negate(e.b.resize(e.args[0], e.natural.width)), e.natural.signed), e.types[0].f
 
 
 @elementwise(Op.RELU)

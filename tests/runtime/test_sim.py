@@ -219,6 +219,29 @@ def test_random_inputs_cover_extremes_and_stay_in_range():
     np.testing.assert_array_equal(x, random_int_inputs(g, 100, seed=7)[0])
 
 
+@needs_iverilog
+def test_signed_result_of_unsigned_operands_in_a_wider_stored_type():
+    """Found by test_random_adder_graphs_match_interpreter (seed-dependent): 0 - u with u in [0, 1]
+    is -1 in its 1-bit natural type, but the emitter read the bits with the first operand's
+    (unsigned) sign, so storing the result in a wider type zero-extended it: hardware 1, interpreter -1."""
+    g = Graph('signs')
+    x = g.add_input('x', TensorType((3,), (ZERO, QInterval(0, 1, 0), QInterval(-2, 1, 0))))
+    z, u, s = (g.add(Op.GATHER, [x], {'index': np.array(i)}) for i in range(3))
+    wide = TensorType((), (QInterval(-9, 9, 0),))
+    outs = [
+        g.add(Op.SUB, [z, u], type=wide),  # the minimized failing example
+        g.add(Op.ADD, [u, s], type=wide),
+        g.add(Op.SHIFT_ADD, [u, u], {'shift': 1, 'sub': True}, type=wide),
+        g.add(Op.MUL, [u, s], type=wide),
+        g.add(Op.NEG, [u], type=wide),
+    ]
+    g.add_output('y', g.add(Op.GATHER, outs, {'index': np.arange(len(outs))}))
+    verify(g)
+    xs = [np.array([[0, a, b] for a in (0, 1) for b in range(-2, 2)])]
+    res = hw_verify(g, xs, src=emit_verilog(g), simulator='iverilog')
+    assert res.ok and res.total == 8, res.first_mismatch_detail
+
+
 # =========================================================================== random graphs
 
 
