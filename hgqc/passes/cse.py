@@ -19,14 +19,17 @@ pairs terms of equal depth and similar magnitude, which reaches the optimal dept
 ``ceil(log2(sum_k 2^depth_k))`` for the column.
 
 Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
-above, (3) with ``restarts`` (``options.extra['cse.restarts']``, default 0) more greedy runs whose
-pattern costs get a seeded tie-break perturbation, and (4) with ``options.extra
+above, (3) with ``restarts`` (``options.extra['cse.restarts']``; default 0 for objective ``'bits'``,
+``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS`` digits) more greedy runs whose
+pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise), and (4) with ``options.extra
 ['cse.decompose_depth'] = k > 0`` (default 0) a column decomposition (``hgqc.passes.decompose``:
 ``y_j = r_j ± 2^s y_p`` along a spanning tree of the columns of depth <= k, the residuals ``r``
 solved by the greedy CSE under the limit minus the tree depth). Among those within the depth
 limit it keeps the one with the fewest adder bits (``program_cost``; the LUT proxy), then adders,
-then depth -- or adders first with ``options.extra['cse.objective'] = 'adders'``. Deterministic,
-since every run is.
+then depth -- or adders first with ``options.extra['cse.objective'] = 'adders'``. With ``'bits'``
+a restart or decomposition is only kept when it is no deeper than the plain greedy (spending
+depth budget on a few bits lengthens the network's path end to end). Deterministic, since every
+run is. Every decomposition tree depth ``1..k`` that fits is tried.
 
 Depth limit: a substitution is only made in a column when that column can still be summed
 within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
@@ -83,6 +86,11 @@ MAX_VARIANTS = 8  # more distinct position signatures than this share one progra
 # column decomposition trees up to this depth are tried (0: never). Off by default: on the JSC
 # fixture it saves 2 % of the adders but its full-width chain adders cost 1.5-5 % more yosys LUTs.
 DECOMPOSE_DEPTH = 0
+# objective 'adders' only (the default 'bits' makes none: on the JSC fixture the restarts' picks
+# save 4 adders and 11 LUTs unpipelined but cost 37 yosys LUTs pipelined): perturbed greedy runs
+# besides the plain one (``_jitter``) on cmvms up to RESTART_DIGITS signed digits, half as many above
+RESTARTS = 2
+RESTART_DIGITS = 4000
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -135,7 +143,13 @@ class _Solver:
     """State of one CSE run: operands (inputs, constants, ops) and the terms of every column."""
 
     def __init__(
-        self, n_in: int, digits: np.ndarray, n_out: int, bias: Sequence[float] | None, types: Sequence[QInterval], salt: int = 0
+        self,
+        n_in: int,
+        digits: np.ndarray,
+        n_out: int,
+        bias: Sequence[float] | None,
+        types: Sequence[QInterval],
+        salt: int = 0,
     ):
         self.n_in = n_in
         self.salt = salt  # 0: plain costs; else a seeded perturbation breaks ties differently (restarts)
@@ -237,6 +251,10 @@ class _Solver:
             c = self.costs[key] = int(_jitter(np.array([key]), c, self.salt)[0]) if self.salt else c
         return c
 
+    def saving(self, count: int, key: int) -> int:
+        """Heap priority of a pattern with ``count`` pairs: the adder bits its extraction saves."""
+        return (count - 1) * self.cost(key)
+
     def push(self, key: int, saving: int) -> None:
         # one int per entry (ints compare faster than tuples): larger saving first, then smaller key
         self.best[key] = entry = (-saving << _KEY_BITS) | key
@@ -263,7 +281,7 @@ class _Solver:
             self.costs = dict(zip(keys.tolist(), costs.tolist()))
         self.keys0, self.counts0 = keys, counts.astype(np.int64)
         self.pos0 = {k: i for i, k in enumerate(keys.tolist())}
-        self.heap = [(-(c - 1) * self.cost(k) << _KEY_BITS) | k for k, c in zip(keys.tolist(), counts.tolist())]
+        self.heap = [(-self.saving(c, k) << _KEY_BITS) | k for k, c in zip(keys.tolist(), counts.tolist())]
         self.best = {e & _KEY_MASK: e for e in self.heap}
         heapq.heapify(self.heap)
 
@@ -328,11 +346,11 @@ class _Solver:
             keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
             for k, c in zip(keys[counts > 1].tolist(), counts[counts > 1].tolist()):
                 self.count[k] = c
-                self.push(k, (c - 1) * self.cost(k))
+                self.push(k, self.saving(c, k))
         k = _enc(*key)
         c = self.count_of(k)
         if c > 1:  # occurrences the depth limit or an overlap kept back stay candidates
-            self.push(k, (c - 1) * self.cost(k))
+            self.push(k, self.saving(c, k))
 
     def run_cse(self, limit: int) -> None:
         self.initial_counts()
@@ -346,7 +364,7 @@ class _Solver:
             if c < 2:
                 del self.best[k]
                 continue
-            bound = -(c - 1) * self.cost(k)
+            bound = -self.saving(c, k)
             if bound > neg:  # pairs were consumed since the push: retry with the smaller saving
                 self.push(k, -bound)
                 continue
@@ -356,7 +374,7 @@ class _Solver:
                 del self.best[k]
                 self.kill(k)  # depth slack only shrinks: blocked for good
                 continue
-            true = -(len(occ) - 1) * self.cost(k)
+            true = -self.saving(len(occ), k)
             if true > neg:
                 self.push(k, -true)
                 continue
@@ -482,14 +500,25 @@ def _costs_np(vals: list[Interval], keys: np.ndarray) -> np.ndarray | None:
     return np.maximum(1, width - np.abs(fa - fb))
 
 
-JITTER = 8  # restarts: cost * JITTER + a pseudo-random 0..JITTER-1, a tie-break at most 1/JITTER of an adder bit
+JITTER = 16  # restarts: costs scaled by JITTER, plus a pseudo-random perturbation (``_jitter``)
 
 
 def _jitter(keys: np.ndarray, costs: np.ndarray | int, salt: int) -> np.ndarray:
-    """Deterministic per-(pattern, salt) perturbation of pattern costs (randomized restarts)."""
-    h = (keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)) ^ np.uint64(salt * 0xBF58476D1CE4E5B9 & (2**64 - 1))
-    h ^= h >> np.uint64(29)
-    return np.asarray(costs, dtype=np.int64) * JITTER + (h % np.uint64(JITTER)).astype(np.int64)
+    """Deterministic per-(pattern, salt) perturbation of pattern costs (randomized restarts).
+
+    Odd salts only break ties (``+ 0..JITTER-1``: less than one adder bit); even salts scale the
+    cost by up to ``+(JITTER-1)/JITTER^2`` (~6 %), which also reorders near-ties of different
+    widths. Every salt gives its own perturbation (splitmix64 of key and salt)."""
+    m = np.uint64(2**64 - 1)
+    x = keys.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15) + np.uint64((salt * 0xD1B54A32D192ED03) & int(m))
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    r = (x % np.uint64(JITTER)).astype(np.int64)
+    c = np.asarray(costs, dtype=np.int64)
+    return c * JITTER + (r if salt % 2 else r * c // JITTER)
 
 
 def _pairs_np(x: int, ex: int, sx: int, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
@@ -551,7 +580,7 @@ def solve(
     max_depth: int | None = None,
     share: bool = True,
     digits: np.ndarray | None = None,
-    restarts: int = 0,
+    restarts: int = -1,
     decompose_depth: int = DECOMPOSE_DEPTH,
     objective: str = 'bits',
 ) -> dict[str, Any]:
@@ -559,10 +588,12 @@ def solve(
 
     ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
-    extra greedy runs with seeded tie-break perturbations (``_jitter``) are made, and one column
-    decomposition (``hgqc.passes.decompose``, the deepest tree up to ``decompose_depth`` that fits
-    the depth limit). The best candidate is kept (deterministic): ``objective='bits'`` ranks by
-    summed adder bits (the LUT proxy), then adders, then depth; ``'adders'`` by adders first.
+    extra greedy runs with seeded cost perturbations (``_jitter``) are made (``-1``: 0 for
+    ``'bits'``, ``RESTARTS`` for ``'adders'``), and column decompositions (``hgqc.passes.decompose``,
+    every tree depth up to ``decompose_depth`` that fits the depth limit); with ``'bits'`` these
+    alternatives must be no deeper than the plain greedy. The best candidate is kept
+    (deterministic): ``objective='bits'`` ranks by summed adder bits (the LUT proxy), then
+    adders, then depth; ``'adders'`` by adders first.
     """
     if objective not in OBJECTIVES:
         raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
@@ -583,21 +614,24 @@ def solve(
 
     if share:
         score = rank(best)
+        if restarts < 0:  # default: none for 'bits', RESTARTS for 'adders' (fewer on large cmvms)
+            restarts = 0 if objective == 'bits' else RESTARTS if len(digits) <= RESTART_DIGITS else RESTARTS // 2
+        cands = []
         for salt in range(restarts + 1):
             s = _Solver(n_in, digits, n_out, b, types, salt)
             s.run_cse(limit)
-            cand = s.program()
-            c = rank(cand)
-            if c <= score:  # ties go to the shared program (greedy sharing can lose on tiny matrices)
-                best, score = cand, c
-        for k in range(decompose_depth, 0, -1):  # the deepest tree that fits (deeper trees share more)
+            cands.append(s.program())
+        for k in range(decompose_depth, 0, -1):  # every tree depth that fits
             cand = _solve_decomposed(w, b, types, limit, k, len(digits))
-            if cand is None:
-                continue
+            if cand is not None and cand['depth'] <= limit:
+                cands.append(cand)
+        # with 'bits', the alternatives to the plain greedy (cands[0]) must not be deeper than it:
+        # using more of the depth budget for a few bits lengthens the critical path end to end
+        depth0 = cands[0]['depth'] if objective == 'bits' else limit
+        for i, cand in enumerate(cands):
             c = rank(cand)
-            if cand['depth'] <= limit and c < score:
-                best, score = cand, c
-            break
+            if (i == 0 or cand['depth'] <= depth0) and (c <= score if i == 0 else c < score):
+                best, score = cand, c  # ties go to the shared program (greedy sharing can lose on tiny matrices)
     return best
 
 
@@ -723,7 +757,7 @@ def cmvm_program(
     max_depth: int | None,
     share: bool = True,
     max_variants: int = MAX_VARIANTS,
-    restarts: int = 0,
+    restarts: int = -1,
     objective: str = 'bits',
     decompose_depth: int = DECOMPOSE_DEPTH,
 ) -> dict[str, Any]:
@@ -747,7 +781,7 @@ def cmvm_program(
 @register_pass('cse')
 def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
     max_variants = int(options.extra.get('cse.max_variants', MAX_VARIANTS))
-    restarts = int(options.extra.get('cse.restarts', 0))
+    restarts = int(options.extra.get('cse.restarts', -1))
     objective = str(options.extra.get('cse.objective', 'bits'))
     decompose_depth = int(options.extra.get('cse.decompose_depth', DECOMPOSE_DEPTH))
     for n in graph.nodes.values():

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph
 from hgqc.passes import CompileOptions, PassError, PassManager, program_matches
 from hgqc.passes.csd import csd_digits, csd_matrix, csd_value
-from hgqc.passes.cse import cmvm_program, minimal_depth, program_cost, solve
+from hgqc.passes.cse import _Solver, cmvm_program, minimal_depth, program_cost, solve
 
 from .graphs import dyadic_matrix, mlp, run_checked, weight_matrices
 
@@ -187,6 +187,22 @@ def test_restarts_exact_deterministic_and_never_worse(wb, restarts):
     by_adders = solve(w, b, restarts=restarts, objective='adders', decompose_depth=2)
     assert program_matches(w, by_adders, b) and len(by_adders['ops']) <= len(more['ops'])
     assert more['depth'] <= minimal_depth(w, b) + 2
+
+
+@settings(max_examples=20)
+@given(weight_matrices(max_in=8, max_out=8))
+def test_default_restarts_by_objective(wb):
+    w, b = wb
+    plain = solve(w, b, restarts=0)
+    assert solve(w, b) == plain  # objective 'bits': no restarts by default
+    auto = solve(w, b, objective='adders')
+    assert program_matches(w, auto, b) and auto == solve(w.copy(), b, objective='adders')
+    assert len(auto['ops']) <= len(solve(w, b, restarts=0, objective='adders')['ops'])
+    more = solve(w, b, restarts=3, decompose_depth=2)  # 'bits': alternatives never deeper than the greedy
+    bl = None if b is None else [float(v) for v in np.ravel(b)]
+    greedy = _Solver(w.shape[0], csd_matrix(w), w.shape[1], bl, [QInterval(-128, 127, 0)] * w.shape[0])
+    greedy.run_cse(minimal_depth(w, b) + 2)
+    assert more['depth'] <= max(greedy.program()['depth'], solve(w, b, share=False)['depth'])
 
 
 def test_program_cost_counts_adder_bits():
