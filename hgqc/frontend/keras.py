@@ -55,7 +55,7 @@ import math
 import os
 import zipfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -70,6 +70,7 @@ from ..ir.fixed import Overflow, Round, bounds
 from ..ir.graph import Graph, Node
 from ..ir.ops import Op
 from ..ir.types import TensorType
+from .claims import InputClaims
 from .errors import FrontendError
 from .keras_unsupported import OUT_OF_SCOPE, SUGGESTIONS, alternative
 
@@ -255,56 +256,7 @@ def quantizer_to_quantize(q: Any, shape: Sequence[int]) -> QuantParams:
 # =========================================================================== context
 
 
-@dataclass
-class _InputClaims:
-    """Which quantizer each element of one graph input has been given to (live elements only)."""
-
-    name: str
-    shape: tuple[int, ...]
-    k: np.ndarray = field(init=False)
-    i: np.ndarray = field(init=False)
-    f: np.ndarray = field(init=False)
-    owner: list[str | None] = field(init=False)
-    modes: tuple[Round, Overflow] | None = None
-    modes_owner: str = ''
-
-    def __post_init__(self) -> None:
-        size = math.prod(self.shape)
-        self.k, self.i, self.f = (np.zeros(size, dtype=np.int64) for _ in range(3))
-        self.owner = [None] * size
-
-    def claim(self, flat: np.ndarray, p: QuantParams, who: str) -> None:
-        live = p.live.ravel()
-        if not live.any():
-            return
-        if self.modes is None:
-            self.modes, self.modes_owner = (p.round, p.overflow), who
-        elif self.modes != (p.round, p.overflow):
-            raise FrontendError(
-                f"input '{self.name}' is quantized with {self.modes[0].value}/{self.modes[1].value} by layer "
-                f"'{self.modes_owner}' and with {p.round.value}/{p.overflow.value} by layer '{who}'; one input port "
-                'takes one round/overflow mode: quantize it once with a shared hgq.layers.Quantizer'
-            )
-        k, i, f = (a.ravel() for a in (p.k, p.i, p.f))
-        for pos in np.flatnonzero(live & (flat >= 0)):  # -1: a padding zero, not an input element
-            e = int(flat[pos])
-            kif = (int(k[pos]), int(i[pos]), int(f[pos]))
-            prev = self.owner[e]
-            if prev is None:
-                self.k[e], self.i[e], self.f[e] = kif
-                self.owner[e] = who
-            elif (int(self.k[e]), int(self.i[e]), int(self.f[e])) != kif:
-                where = np.unravel_index(e, self.shape)
-                raise FrontendError(
-                    f"input '{self.name}' element {tuple(int(w) for w in where)} is quantized as "
-                    f"(k,i,f)={(int(self.k[e]), int(self.i[e]), int(self.f[e]))} by layer '{prev}' and as {kif} by "
-                    f"layer '{who}'; an input port holds one quantization: quantize it once with a shared "
-                    'hgq.layers.Quantizer'
-                )
-
-    def params(self) -> QuantParams:
-        rnd, ovf = self.modes or (Round.TRN, Overflow.WRAP)
-        return QuantParams(*(a.reshape(self.shape) for a in (self.k, self.i, self.f)), rnd, ovf)
+_ONE_QUANTIZER = 'quantize it once with a shared hgq.layers.Quantizer'
 
 
 class LoweringContext:
@@ -322,12 +274,12 @@ class LoweringContext:
         self.layer_name = ''
         self.out_shapes: list[tuple[int, ...]] = []
         self.call_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
-        self._claims: dict[str, _InputClaims] = {}
+        self._claims: dict[str, InputClaims] = {}
         self._views: dict[Node, tuple[str, np.ndarray, np.ndarray]] = {}  # placeholder -> (input, index, live)
 
     # ---------------------------------------------------------------- inputs
     def new_input(self, name: str, shape: tuple[int, ...]) -> InputView:
-        self._claims[name] = _InputClaims(name, shape)
+        self._claims[name] = InputClaims(name, shape, ('k', 'i', 'f'), 'layer', _ONE_QUANTIZER)
         return InputView(name, np.arange(math.prod(shape), dtype=np.int64).reshape(shape))
 
     # ---------------------------------------------------------------- emission
@@ -367,7 +319,9 @@ class LoweringContext:
         pad = view.index < 0  # padding zeros stay zero whatever the quantizer: zero-width
         if pad.any():
             p = p._replace(k=np.where(pad, 0, p.k), i=np.where(pad, -p.f, p.i))
-        self._claims[view.input].claim(view.index.ravel(), p, self.layer_name)
+        take = p.live.ravel() & (view.index.ravel() >= 0)  # -1: a padding zero, not an input element
+        params = np.stack([a.ravel()[take] for a in (p.k, p.i, p.f)], axis=1)
+        self._claims[view.input].claim(view.index.ravel()[take], params, (p.round, p.overflow), self.layer_name)
         # A placeholder input stands for "these input elements, quantized by p" until the
         # port types are known (after the walk); finalize() turns it into a gather.
         node = self.graph.add_input(name, p.type())
@@ -425,7 +379,9 @@ class LoweringContext:
         g = Graph(old.name)
         ports: dict[str, Node] = {}
         for name in inputs:
-            p = self._claims[name].params()
+            c = self._claims[name]
+            rnd, ovf = c.modes or (Round.TRN, Overflow.WRAP)
+            p = QuantParams(c.param('k'), c.param('i'), c.param('f'), rnd, ovf)
             ports[name] = g.add_input(name, p.type())
             g.input_quant[name] = {'k': p.k, 'i': p.i, 'f': p.f, 'round': p.round.value, 'overflow': p.overflow.value}
         remap: dict[Node, Node] = {}

@@ -32,7 +32,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from ..ir.fixed import Overflow, Round, bounds
 from ..ir.graph import Graph, Node
 from ..ir.ops import Op
 from ..ir.types import TensorType
+from .claims import InputClaims
 from .errors import FrontendError
 from .qonnx_exact import (
     F32_EXACT_BITS,
@@ -134,55 +135,11 @@ def register_onnx_op(*op_types: str) -> Callable[[Handler], Handler]:
     return deco
 
 
+_CLAIM_FIELDS = ('k', 'i', 'f', 'scale', 'zeropt')  # per input element: kif and float32 prescale
+
+
 def supported_ops() -> list[str]:
     return sorted(_HANDLERS)
-
-
-# =========================================================================== input claims
-
-
-@dataclass
-class _Claims:
-    """The quantization each element of one graph input has been given (one port = one type)."""
-
-    name: str
-    shape: tuple[int, ...]
-    k: np.ndarray = field(init=False)
-    i: np.ndarray = field(init=False)
-    f: np.ndarray = field(init=False)
-    owner: list[str | None] = field(init=False)
-    modes: tuple[Round, Overflow] | None = None
-    modes_owner: str = ''
-
-    def __post_init__(self) -> None:
-        n = math.prod(self.shape)
-        self.k, self.i, self.f = (np.zeros(n, dtype=np.int64) for _ in range(3))
-        self.scale, self.zeropt = np.ones(n, dtype=np.float32), np.zeros(n, dtype=np.float32)
-        self.owner = [None] * n
-
-    def claim(self, flat: np.ndarray, k, i, f, rnd: Round, ovf: Overflow, who: str, scale=None, zeropt=None) -> None:
-        """Give elements ``flat`` the conversion ``x -> quantize_kif(x / scale + zeropt)`` (float32 prescale)."""
-        scale = np.ones(np.shape(k), dtype=np.float32) if scale is None else np.asarray(scale, dtype=np.float32)
-        zeropt = np.zeros(np.shape(k), dtype=np.float32) if zeropt is None else np.asarray(zeropt, dtype=np.float32)
-        if self.modes is None:
-            self.modes, self.modes_owner = (rnd, ovf), who
-        elif self.modes != (rnd, ovf):
-            raise FrontendError(
-                f"input '{self.name}' is quantized with {self.modes[0].value}/{self.modes[1].value} by node "
-                f"'{self.modes_owner}' and with {rnd.value}/{ovf.value} by node '{who}'; one input port takes one "
-                'rounding/overflow mode: quantize the input once with a single Quant node'
-            )
-        for pos, e in enumerate(flat.ravel().tolist()):
-            kif = (int(k.flat[pos]), int(i.flat[pos]), int(f.flat[pos]), float(scale.flat[pos]), float(zeropt.flat[pos]))
-            prev = self.owner[e]
-            if prev is None:
-                self.k[e], self.i[e], self.f[e], self.scale[e], self.zeropt[e] = kif
-                self.owner[e] = who
-            elif (int(self.k[e]), int(self.i[e]), int(self.f[e]), float(self.scale[e]), float(self.zeropt[e])) != kif:
-                raise FrontendError(
-                    f"input '{self.name}' element {np.unravel_index(e, self.shape)} is quantized differently by nodes "
-                    f"'{prev}' and '{who}'; an input port holds one quantization: quantize the input once"
-                )
 
 
 # =========================================================================== context
@@ -193,7 +150,7 @@ class _Ctx:
         self.graph = Graph(name)
         self.shapes = shapes
         self.node: onnx.NodeProto | None = None
-        self.claims: dict[str, _Claims] = {}
+        self.claims: dict[str, InputClaims] = {}
         self.views: dict[Node, tuple[str, np.ndarray]] = {}
         self.warned: set[str] = set()
         self.opsets: dict[str, int] = {}
@@ -280,8 +237,10 @@ class _Ctx:
         return self.emit(Op.GATHER, [v], {'index': index})
 
     def quantize_input(self, view: InputView, k, i, f, rnd: Round, ovf: Overflow, scale=None, zeropt=None) -> Node:
-        claims = self.claims[view.input]
-        claims.claim(view.index, k, i, f, rnd, ovf, self.node.name, scale, zeropt)
+        scale = np.ones(np.shape(k)) if scale is None else np.asarray(scale, dtype=np.float32)
+        zeropt = np.zeros(np.shape(k)) if zeropt is None else np.asarray(zeropt, dtype=np.float32)
+        params = np.stack([np.broadcast_to(a, np.shape(k)).ravel() for a in (k, i, f, scale, zeropt)], axis=1)
+        self.claims[view.input].claim(view.index.ravel(), params, (rnd, ovf), self.node.name)
         t = TensorType.from_arrays(view.shape, *_kif_bounds(k, i, f, ovf), f)
         node = self.graph.add_input(self.node.name, t)
         self.views[node] = (view.input, view.index)
@@ -295,14 +254,16 @@ class _Ctx:
         for name in inputs:
             c = self.claims[name]
             rnd, ovf = c.modes or (Round.TRN, Overflow.SAT)
-            k, i, f = (a.reshape(c.shape) for a in (c.k, c.i, c.f))
-            unclaimed = np.array([o is None for o in c.owner]).reshape(c.shape)
+            k, i, f = (c.param(n) for n in 'kif')
+            unclaimed = c.unclaimed()
             k, i = np.where(unclaimed, 0, k), np.where(unclaimed, -f, i)  # never read: width 0
             ports[name] = g.add_input(name, TensorType.from_arrays(c.shape, *_kif_bounds(k, i, f, ovf), f))
             g.input_quant[name] = {'k': k, 'i': i, 'f': f, 'round': rnd.value, 'overflow': ovf.value}
-            if np.any(c.scale != 1) or np.any(c.zeropt != 0):  # float32 prescale (see Interpreter.to_fixed)
-                g.input_quant[name]['scale'] = c.scale.reshape(c.shape).astype(np.float64)
-                g.input_quant[name]['zeropt'] = c.zeropt.reshape(c.shape).astype(np.float64)
+            scale, zeropt = c.param('scale', np.float64), c.param('zeropt', np.float64)
+            scale[unclaimed] = 1.0
+            if np.any(scale != 1) or np.any(zeropt != 0):  # float32 prescale (see Interpreter.to_fixed)
+                g.input_quant[name]['scale'] = scale
+                g.input_quant[name]['zeropt'] = zeropt
         remap: dict[Node, Node] = {}
         for n in old.nodes.values():
             if n in self.views:
@@ -453,7 +414,7 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
         shape = ctx.shapes.get(tensor)
         if shape is None or not shape or shape[0] != 1:
             raise FrontendError(f"graph input '{port}' has shape {shape}; expected (batch, ...) with static dims")
-        ctx.claims[port] = _Claims(port, shape[1:])
+        ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', 'quantize the input once with a single Quant node')
         values[tensor] = InputView(port, np.arange(math.prod(shape[1:]), dtype=np.int64).reshape(shape[1:]))
     opset = _opset(wrapped)
     ctx.opsets = {imp.domain: int(imp.version) for imp in wrapped.model.opset_import}
