@@ -31,6 +31,12 @@ a restart or decomposition is only kept when it is no deeper than the plain gree
 depth budget on a few bits lengthens the network's path end to end). Deterministic, since every
 run is. Every decomposition tree depth ``1..k`` that fits is tried.
 
+Machinery (speed, memory): the initial pair count is made in blocks (``_PairCounter``: a dense
+``bincount`` table over all possible patterns when small, else merged ``np.unique`` tables), so it
+never holds every digit pair at once; each substitution updates the counts for all its
+occurrences in one vectorised step over fixed-width term rows (``t_op``/``t_sh``/``t_sg``, one row
+per column, mirrored by the column dicts the occurrence search uses).
+
 Depth limit: a substitution is only made in a column when that column can still be summed
 within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
 blocked pattern stays blocked). ``limit = options.max_adder_depth`` or, when ``None``, the
@@ -91,6 +97,8 @@ DECOMPOSE_DEPTH = 0
 # besides the plain one (``_jitter``) on cmvms up to RESTART_DIGITS signed digits, half as many above
 RESTARTS = 2
 RESTART_DIGITS = 4000
+PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per block (bounds its memory)
+DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -166,9 +174,22 @@ class _Solver:
         self.heap: list[int] = []
         self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
         self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
+        # the same terms as fixed-width rows (operand -1: empty slot) for vectorised pair updates; a
+        # column's term count never grows (a substitution turns two terms into one), so the rows
+        # never need more slots than the column had digits, and ``slot`` maps (operand, shift) to one
+        width = int(np.bincount(digits[:, 1], minlength=n_out).max(initial=0)) if len(digits) else 0
+        self.t_op = np.full((n_out, max(width, 1)), -1, dtype=np.int64)
+        self.t_sh = np.zeros((n_out, max(width, 1)), dtype=np.int64)
+        self.t_sg = np.zeros((n_out, max(width, 1)), dtype=np.int64)
+        self.slot: list[dict[tuple[int, int], int]] = [{} for _ in range(n_out)]
         for i, j, e, s in digits.tolist():
             self.cols[j][i][e] = s
             self.where[i].add(j)
+            k = len(self.slot[j])
+            self.slot[j][i, e] = k
+            self.t_op[j, k], self.t_sh[j, k], self.t_sg[j, k] = i, e, s
+        self.n_vals = 0  # how many of ``vals`` the numpy copies below hold (``batch_costs``)
+        self.v_lo = self.v_hi = self.v_f = np.zeros(0, dtype=np.int64)
         self.leaf = self._bias_leaves(list(bias) if bias is not None else [0.0] * n_out)
         self.n_base = n_in + len(self.consts)
         # Kraft sum (sum of 2^depth over a column's terms; the column needs ceil(log2(.)) levels)
@@ -235,7 +256,11 @@ class _Solver:
             pos = np.minimum(np.searchsorted(self.keys0, g0), len(self.keys0) - 1)
             np.subtract.at(self.counts0, pos[self.keys0[pos] == g0], 1)
         count = self.count
-        for k in gone[~initial].tolist():
+        if not count:
+            return
+        rest = gone[~initial].tolist()
+        hit = [k for k, c in zip(rest, map(count.get, rest)) if c is not None]  # most patterns are not counted
+        for k in hit:
             c = count.get(k)
             if c is not None:
                 if c > 2:
@@ -251,6 +276,29 @@ class _Solver:
             c = self.costs[key] = int(_jitter(np.array([key]), c, self.salt)[0]) if self.salt else c
         return c
 
+    def batch_costs(self, keys: np.ndarray) -> list[int]:
+        """``cost`` of many patterns (vectorised for the ones not seen yet)."""
+        klist = keys.tolist()
+        costs = self.costs
+        missing = [k for k, c in zip(klist, map(costs.get, klist)) if c is None]
+        if missing:
+            if self.n_vals < len(self.vals):  # numpy copies of the operand intervals, extended lazily
+                new = self.vals[self.n_vals :]
+                self.v_lo = np.concatenate([self.v_lo, _i64([v[0] for v in new])])
+                self.v_hi = np.concatenate([self.v_hi, _i64([v[1] for v in new])])
+                self.v_f = np.concatenate([self.v_f, _i64([v[2] for v in new])])
+                self.n_vals = len(self.vals)
+            mk = np.array(missing, dtype=np.int64)
+            got = _costs_arrays(self.v_lo, self.v_hi, self.v_f, mk) if self.v_lo.dtype == np.int64 else None
+            if got is None:
+                for k in missing:
+                    self.cost(k)
+            else:
+                if self.salt:
+                    got = _jitter(mk, got, self.salt)
+                costs.update(zip(missing, got.tolist()))
+        return [costs[k] for k in klist]
+
     def saving(self, count: int, key: int) -> int:
         """Heap priority of a pattern with ``count`` pairs: the adder bits its extraction saves."""
         return (count - 1) * self.cost(key)
@@ -261,18 +309,24 @@ class _Solver:
         heapq.heappush(self.heap, entry)
 
     def initial_counts(self) -> None:
-        """Count every pair of terms in every column (vectorised) and seed the heap."""
-        chunks = []
+        """Count every pair of terms in every column (vectorised) and seed the heap.
+
+        The pairs are generated and counted in blocks of about ``PAIR_CHUNK`` (a column's pairs
+        row block by row block): into a dense table over all possible patterns when that is small
+        (``DENSE_PATTERNS``), else into ``np.unique`` tables merged as they grow. Memory is that
+        of the distinct patterns plus one block, not of all pairs at once."""
+        cols = []
         for col in self.cols:
             terms = sorted((o, e, s) for o, sh in col.items() for e, s in sh.items())
-            if len(terms) < 2:
-                continue
-            t = np.array(terms, dtype=np.int64)
-            i, k = np.triu_indices(len(terms), 1)  # sorted terms: i is the smaller (operand, shift)
-            chunks.append(_enc_np(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2]))
-        if not chunks:
+            if len(terms) > 1:
+                cols.append(np.array(terms, dtype=np.int64))
+        if not cols:
             return
-        keys, counts = np.unique(np.concatenate(chunks), return_counts=True)
+        counter = _PairCounter(self.n_base, min(int(t[:, 1].min()) for t in cols), max(int(t[:, 1].max()) for t in cols))
+        for t in cols:
+            for i, k in _pair_blocks(len(t), PAIR_CHUNK):  # sorted terms: i is the smaller (operand, shift)
+                counter.add(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2])
+        keys, counts = counter.result()
         keys, counts = keys[counts > 1], counts[counts > 1]
         costs = _costs_np(self.vals, keys)
         if costs is not None and self.salt:
@@ -315,38 +369,79 @@ class _Solver:
     def substitute(self, key: Key, occ: list[tuple[int, int, int]]) -> None:
         """Replace the occurrences by a new operand, keeping the pair counts exact.
 
-        The hot loop of the solver, vectorised per column: the patterns the two consumed terms
-        formed with the column's other terms lose one pair each, and the new term's patterns
-        with them are counted.
+        The hot loop of the solver, vectorised over all occurrences at once. Occurrence ``i`` (in
+        ``occ`` order) sees its column as it is after the earlier occurrences in that column were
+        replaced: its two consumed terms lose their pairs with the terms consumed later and the
+        column's other terms, and with the new operand's earlier terms; the new term's pairs are
+        counted against the same set (including terms a later occurrence consumes).
         """
         a, b, s, sub = key
         p = self.new_op(a, b, s, sub)
-        fresh = []
+        grow = (1 << self.dep[p]) - (1 << self.dep[a]) - (1 << self.dep[b])
+        n = len(occ)
+        js, e1s, sgs, sbs, slot_a, slot_b, rank = [], [], [], [], [], [], []
+        prev, r = -1, 0
         for j, e1, sign in occ:
-            col = self.cols[j]
+            col, slots = self.cols[j], self.slot[j]
             e2 = e1 + s
             sb = col[b][e2]
             self.npos[j] -= sb > 0  # a's and b's terms become one term with a's sign
-            self.dsum[j] += (1 << self.dep[p]) - (1 << self.dep[a]) - (1 << self.dep[b])
+            self.dsum[j] += grow
             for o, e in ((a, e1), (b, e2)):
                 del col[o][e]
                 if not col[o]:
                     del col[o]
                     self.where[o].discard(j)
-            gone = [np.array([_pair(a, e1, sign, b, e2, sb)], dtype=np.int64)]
-            if col:
-                t = np.array([(o, e, sg) for o, sh in col.items() for e, sg in sh.items()], dtype=np.int64)
-                o, e, sg = t[:, 0], t[:, 1], t[:, 2]
-                gone += [_pairs_np(a, e1, sign, o, e, sg), _pairs_np(b, e2, sb, o, e, sg)]
-                fresh.append(_pairs_np(p, e1, sign, o, e, sg))
-            self.uncount(np.concatenate(gone))
+            sa_, sb_ = slots.pop((a, e1)), slots.pop((b, e2))
             col[p][e1] = sign
             self.where[p].add(j)
-        if fresh:
-            keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
-            for k, c in zip(keys[counts > 1].tolist(), counts[counts > 1].tolist()):
-                self.count[k] = c
-                self.push(k, self.saving(c, k))
+            slots[p, e1] = sa_
+            r = r + 1 if j == prev else 0
+            prev = j
+            js.append(j), e1s.append(e1), sgs.append(sign), sbs.append(sb)
+            slot_a.append(sa_), slot_b.append(sb_), rank.append(r)
+        J, E1, SG, SB = _i64(js), _i64(e1s), _i64(sgs), _i64(sbs)
+        SA, SBs, R = _i64(slot_a), _i64(slot_b), _i64(rank)
+        E2 = E1 + s
+        # partners of occurrence i: its column's terms (before this substitution) not consumed by
+        # occurrence i or an earlier one in the column
+        cons = np.full((n, self.t_op.shape[1]), n, dtype=np.int64)  # rank of the occurrence consuming the slot
+        first = np.flatnonzero(R == 0)
+        row_of = np.repeat(first, np.diff(np.append(first, n)))  # the row (first occurrence) of each column
+        cons[row_of, SA] = R
+        cons[row_of, SBs] = R
+        mask = (self.t_op[J] >= 0) & (cons[row_of] > R[:, None])
+        ii, ss = np.nonzero(mask)
+        jj = J[ii]
+        po, pe, pg = self.t_op[jj, ss], self.t_sh[jj, ss], self.t_sg[jj, ss]
+        A, B, P = np.full(n, a, dtype=np.int64), np.full(n, b, dtype=np.int64), np.full(n, p, dtype=np.int64)
+        gone = [
+            _pairs_vec(A, E1, SG, B, E2, SB),
+            _pairs_vec(A[ii], E1[ii], SG[ii], po, pe, pg),
+            _pairs_vec(B[ii], E2[ii], SB[ii], po, pe, pg),
+        ]
+        fresh = [_pairs_vec(P[ii], E1[ii], SG[ii], po, pe, pg)]
+        if len(first) < n:  # several occurrences in one column: the new terms of the earlier ones
+            later = np.flatnonzero(R > 0)
+            ri = np.repeat(later, R[later])
+            li = row_of[ri] + (np.arange(len(ri)) - np.repeat(np.cumsum(R[later]) - R[later], R[later]))
+            gone += [_pairs_vec(A[ri], E1[ri], SG[ri], P[li], E1[li], SG[li])]
+            gone += [_pairs_vec(B[ri], E2[ri], SB[ri], P[li], E1[li], SG[li])]
+            fresh += [_pairs_vec(P[ri], E1[ri], SG[ri], P[li], E1[li], SG[li])]
+        self.uncount(np.concatenate(gone))
+        self.t_op[J, SA], self.t_sh[J, SA], self.t_sg[J, SA] = p, E1, SG
+        self.t_op[J, SBs] = -1
+        keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
+        keys, counts = keys[counts > 1], counts[counts > 1]
+        if len(keys):
+            klist, clist = keys.tolist(), counts.tolist()
+            self.count.update(zip(klist, clist))
+            costs = self.batch_costs(keys)
+            entries = [(-(c - 1) * w << _KEY_BITS) | k for k, c, w in zip(klist, clist, costs)]
+            self.best.update(zip(klist, entries))
+            heap = self.heap
+            for e in entries:
+                heapq.heappush(heap, e)
         k = _enc(*key)
         c = self.count_of(k)
         if c > 1:  # occurrences the depth limit or an overlap kept back stay candidates
@@ -478,12 +573,14 @@ def _bit_length_np(x: np.ndarray) -> np.ndarray:
 
 def _costs_np(vals: list[Interval], keys: np.ndarray) -> np.ndarray | None:
     """``adder_cost`` of many patterns at once, or None when int64 could overflow."""
-    lo = np.array([v[0] for v in vals], dtype=object)
-    hi = np.array([v[1] for v in vals], dtype=object)
-    if max((abs(int(v)) for v in np.concatenate([lo, hi])), default=0) >= 1 << 40:
+    lo, hi = _i64([v[0] for v in vals]), _i64([v[1] for v in vals])
+    if lo.dtype != np.int64 or hi.dtype != np.int64:
         return None
-    lo, hi = lo.astype(np.int64), hi.astype(np.int64)
-    fv = np.array([v[2] for v in vals], dtype=np.int64)
+    return _costs_arrays(lo, hi, _i64([v[2] for v in vals]), keys)
+
+
+def _costs_arrays(lo: np.ndarray, hi: np.ndarray, fv: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
+    """``_costs_np`` from int64 operand bounds (each below 2^40 in magnitude)."""
     a, b = keys >> 33, (keys >> 13) & 0xFFFFF
     s, sub = ((keys >> 1) & 0xFFF) - _SHIFT_BIAS, (keys & 1).astype(bool)
     fa, fb = fv[a], fv[b] - s
@@ -521,19 +618,94 @@ def _jitter(keys: np.ndarray, costs: np.ndarray | int, salt: int) -> np.ndarray:
     return c * JITTER + (r if salt % 2 else r * c // JITTER)
 
 
-def _pairs_np(x: int, ex: int, sx: int, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
-    """Encoded patterns of one term with many (vectorised ``_pair``)."""
+def _pairs_vec(x: np.ndarray, ex: np.ndarray, sx: np.ndarray, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
+    """Encoded patterns of the term pairs ``(x, ex, sx)[i]``, ``(o, e, sg)[i]`` (vectorised ``_pair``)."""
     first = (x < o) | ((x == o) & (ex < e))
     lo_op, hi_op = np.where(first, x, o), np.where(first, o, x)
     shift = np.where(first, e - ex, ex - e)
+    if shift.size and (shift.min() < -_SHIFT_BIAS or shift.max() >= _SHIFT_BIAS):
+        raise ValueError(f'cmvm weights span more than {_SHIFT_BIAS} binary orders of magnitude')
     return (lo_op << 33) | (hi_op << 13) | ((shift + _SHIFT_BIAS) << 1) | (sg != sx)
 
 
-def _pair(o1: int, e1: int, s1: int, o2: int, e2: int, s2: int) -> int:
-    """Encoded pattern of two terms (the smaller (operand, shift) is ``a``)."""
-    if (o1, e1) > (o2, e2):
-        o1, e1, o2, e2 = o2, e2, o1, e1
-    return _enc(o1, o2, e2 - e1, int(s1 != s2))
+def _pair_blocks(n: int, chunk: int):
+    """Index pairs ``(i, k)``, ``i < k < n``, in row blocks of about ``chunk`` pairs (``np.triu_indices`` order)."""
+    r0 = 0
+    while r0 < n - 1:
+        r1, total = r0, 0
+        while r1 < n - 1 and (total == 0 or total + n - 1 - r1 <= chunk):
+            total += n - 1 - r1
+            r1 += 1
+        rows = np.arange(r0, r1)
+        i = np.repeat(rows, n - 1 - rows)
+        start = np.cumsum(n - 1 - rows) - (n - 1 - rows)  # offset of each row's first pair
+        k = np.arange(total) - np.repeat(start, n - 1 - rows) + i + 1
+        yield i, k
+        r0 = r1
+
+
+class _PairCounter:
+    """Counts of encoded patterns over operands ``< n_base`` and shifts within ``[lo, hi]``, added
+    block by block: a dense ``np.bincount`` table when the pattern space is small, else sorted
+    ``np.unique`` tables, merged when the pending ones outgrow the merged one."""
+
+    def __init__(self, n_base: int, lo: int, hi: int):
+        self.n, self.span = n_base, hi - lo
+        size = n_base * n_base * (2 * self.span + 1) * 2
+        self.table = np.zeros(size, dtype=np.int64) if size <= DENSE_PATTERNS else None
+        self.keys = self.counts = np.zeros(0, dtype=np.int64)
+        self.pending: list[tuple[np.ndarray, np.ndarray]] = []
+        self.n_pending = 0
+
+    def add(self, a: np.ndarray, b: np.ndarray, shift: np.ndarray, sub: np.ndarray) -> None:
+        if self.table is not None:  # indices buffered up to a block, then one bincount
+            idx = ((a * self.n + b) * (2 * self.span + 1) + shift + self.span) * 2 + sub
+            self.pending.append((idx, idx))
+            self.n_pending += len(idx)
+            if self.n_pending >= PAIR_CHUNK:
+                self._flush()
+            return
+        k, c = np.unique(_enc_np(a, b, shift, sub), return_counts=True)
+        self.pending.append((k, c))
+        self.n_pending += len(k)
+        if self.n_pending >= max(len(self.keys), PAIR_CHUNK):
+            self._merge()
+
+    def _flush(self) -> None:
+        if self.pending:
+            self.table += np.bincount(np.concatenate([i for i, _ in self.pending]), minlength=len(self.table))
+        self.pending, self.n_pending = [], 0
+
+    def _merge(self) -> None:
+        if not self.pending:
+            return
+        ks = np.concatenate([self.keys, *(k for k, _ in self.pending)])
+        cs = np.concatenate([self.counts, *(c for _, c in self.pending)])
+        self.keys, inv = np.unique(ks, return_inverse=True)
+        self.counts = np.bincount(inv, weights=cs, minlength=len(self.keys)).astype(np.int64)
+        self.pending, self.n_pending = [], 0
+
+    def result(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted distinct encoded patterns and their counts."""
+        if self.table is None:
+            self._merge()
+            return self.keys, self.counts
+        self._flush()
+        idx = np.flatnonzero(self.table)  # lexicographic in (a, b, shift, sub), like the encoding
+        sub, rest = idx & 1, idx >> 1
+        shift, ab = rest % (2 * self.span + 1) - self.span, rest // (2 * self.span + 1)
+        return _enc_np(ab // self.n, ab % self.n, shift, sub), self.table[idx]
+
+
+def _i64(values: list[int]) -> np.ndarray:
+    """int64 array of Python ints, or an object array when some do not fit comfortably (> 2^40)."""
+    try:
+        out = np.array(values, dtype=np.int64)
+    except OverflowError:
+        return np.array(values, dtype=object)
+    if out.size and max(int(out.max()), -int(out.min())) >= 1 << 40:
+        return np.array(values, dtype=object)
+    return out
 
 
 def _const_interval(c: float) -> Interval:

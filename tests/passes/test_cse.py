@@ -240,3 +240,39 @@ def test_decomposition_shares_related_columns():
     dec = solve(w, b, objective='adders', decompose_depth=2)
     assert program_matches(w, dec, b) and dec['depth'] <= minimal_depth(w, b) + 2
     assert len(dec['ops']) < len(plain['ops'])
+
+
+@settings(max_examples=25, deadline=None)
+@given(weight_matrices(max_in=12, max_out=12))
+def test_initial_pair_count_is_independent_of_blocking(wb):
+    # dense table or merged np.unique tables, any block size: the same counts, so the same program
+    import hgqc.passes.cse as cse
+
+    w, b = wb
+    saved = cse.DENSE_PATTERNS, cse.PAIR_CHUNK
+    got = []
+    try:
+        for dense, chunk in ((1 << 22, 1 << 20), (0, 1 << 20), (0, 3), (1 << 22, 5)):
+            cse.DENSE_PATTERNS, cse.PAIR_CHUNK = dense, chunk
+            s = _Solver(w.shape[0], csd_matrix(w), w.shape[1], None, [QInterval(-128, 127, 0)] * w.shape[0])
+            s.initial_counts()
+            got.append((s.keys0.tolist(), s.counts0.tolist(), sorted(s.heap), solve(w, b)))
+    finally:
+        cse.DENSE_PATTERNS, cse.PAIR_CHUNK = saved
+    assert all(g == got[0] for g in got[1:])
+    assert program_matches(w, got[0][3], b)
+
+
+@settings(max_examples=25, deadline=None)
+@given(weight_matrices(max_in=12, max_out=12))
+def test_term_rows_mirror_columns(wb):
+    # the vectorised substitution keeps its fixed-width term rows equal to the column dicts
+    w, _ = wb
+    s = _Solver(w.shape[0], csd_matrix(w), w.shape[1], None, [QInterval(-128, 127, 0)] * w.shape[0])
+    s.run_cse(minimal_depth(w) + 2)
+    for j, col in enumerate(s.cols):
+        want = sorted((o, e, sg) for o, sh in col.items() for e, sg in sh.items())
+        live = s.t_op[j] >= 0
+        got = sorted(zip(s.t_op[j][live].tolist(), s.t_sh[j][live].tolist(), s.t_sg[j][live].tolist()))
+        assert got == want
+        assert sorted(s.slot[j]) == [(o, e) for o, e, _ in want]
