@@ -13,7 +13,7 @@ Per case and tool: ``adders`` (two-input add/sub/neg ops), ``depth`` (longest ad
 every tool) and solve ``seconds``.  Every tool gets the same absolute depth budget
 ``max_depth = min_depth + slack`` (``--slack``, default 2 = hgqc's default limit); ``--unconstrained``
 adds the peers' unconstrained runs; ``--objective`` is hgqc's ``cse.objective`` (``bits``, the
-default, or ``adders``), ``--decompose-depth`` its ``cse.decompose_depth`` (default 0).  Every
+default, or ``adders``), ``--decompose-depth`` its ``cse.decompose_depth`` (default: hgqc's, 2).  Every
 solution is re-checked against its matrix.
 """
 
@@ -77,8 +77,11 @@ def hgqc_metrics(program: dict[str, Any], types: Sequence[Any]) -> dict[str, int
     return {'adders': len(program['ops']), 'depth': int(program['depth']), 'bits': int(bits)}
 
 
-def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int = 0) -> dict[str, Any]:
-    from hgqc.passes.cse import program_matches, solve
+def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int | None = None) -> dict[str, Any]:
+    from hgqc.passes.cse import DECOMPOSE_DEPTH, program_matches, solve
+
+    if decompose_depth is None:
+        decompose_depth = DECOMPOSE_DEPTH
 
     types = _qint_types(case)
     t0 = time.perf_counter()
@@ -130,7 +133,12 @@ def _fmt(r: dict | None) -> str:
 
 
 def run(
-    cases: list[Case], peers: Sequence[str], slack: int, unconstrained: bool, objective: str = 'bits', decompose_depth: int = 0
+    cases: list[Case],
+    peers: Sequence[str],
+    slack: int,
+    unconstrained: bool,
+    objective: str = 'bits',
+    decompose_depth: int | None = None,
 ) -> list[dict]:
     rows = []
     for p in peers:  # warm-up: the first call pays module / OpenMP init
@@ -193,7 +201,7 @@ def main(argv=None) -> int:
     ap.add_argument('--out', default=None)
     ap.add_argument('--markdown', action='store_true')
     ap.add_argument('--objective', default='bits', choices=('bits', 'adders'), help="hgqc's cse.objective")
-    ap.add_argument('--decompose-depth', type=int, default=0, help="hgqc's cse.decompose_depth")
+    ap.add_argument('--decompose-depth', type=int, default=None, help="hgqc's cse.decompose_depth (default: hgqc's)")
     args = ap.parse_args(argv)
     groups = tuple(args.groups.split(',')) if args.groups else ('dense', 'sparse', 'rect', 'large', 'model')
     cases = suite(groups=tuple(g for g in groups if g != 'model'), max_size=args.max_size)

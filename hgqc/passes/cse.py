@@ -19,17 +19,22 @@ pairs terms of equal depth and similar magnitude, which reaches the optimal dept
 ``ceil(log2(sum_k 2^depth_k))`` for the column.
 
 Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
-above, (3) with ``restarts`` (``options.extra['cse.restarts']``; default 0 for objective ``'bits'``,
-``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS`` digits) more greedy runs whose
-pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise), and (4) with ``options.extra
-['cse.decompose_depth'] = k > 0`` (default 0) a column decomposition (``hgqc.passes.decompose``:
-``y_j = r_j ± 2^s y_p`` along a spanning tree of the columns of depth <= k, the residuals ``r``
-solved by the greedy CSE under the limit minus the tree depth). Among those within the depth
-limit it keeps the one with the fewest adder bits (``program_cost``; the LUT proxy), then adders,
-then depth -- or adders first with ``options.extra['cse.objective'] = 'adders'``. With ``'bits'``
-a restart or decomposition is only kept when it is no deeper than the plain greedy (spending
-depth budget on a few bits lengthens the network's path end to end). Deterministic, since every
-run is. Every decomposition tree depth ``1..k`` that fits is tried.
+above, (3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; default ``RESTARTS_BITS``
+for objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS``
+digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise),
+and (4) column decompositions up to tree depth ``options.extra['cse.decompose_depth']`` (default
+``DECOMPOSE_DEPTH`` = 2; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree
+of the columns, the residuals ``r`` solved by the greedy CSE under the limit minus the tree
+depth). With ``options.extra['cse.objective'] = 'adders'`` it keeps the fewest adders, then adder
+bits (``program_cost``), then depth. With ``'bits'`` (default; adder bits are the LUT proxy) it
+keeps the plain greedy (or the plain trees if they have fewer bits) unless an alternative has
+more than ``ADDER_GUARD`` (1 %) fewer adders; then, among the alternatives within ``ADDER_GUARD``
+of the fewest adders, the fewest bits, where each level deeper than the plain greedy costs
+``DEPTH_PENALTY`` (2 %) of bits and a deeper one must still beat the greedy's bits (depth budget
+spent lengthens the network's path end to end; decomposition chain adders are full width).
+Restarts and decompositions are a safety net: the greedy alone is up to 6 % off on some
+matrices (16x16 4-bit), and ``_pick_bits`` leaves it alone where it is fine, so the LUT results
+of the greedy's bit-width ranking stand. Deterministic, since every run is.
 
 Machinery (speed, memory): the initial pair count is made in blocks (``_PairCounter``: a dense
 ``bincount`` table over all possible patterns when small, else merged ``np.unique`` tables), so it
@@ -89,16 +94,20 @@ Key = tuple[int, int, int, int]  # pattern (a, b, shift, sub)
 DEFAULT_TYPE = QInterval(-128, 127, 0)  # cost model when the input types are unknown
 DEPTH_SLACK = 2  # default limit = minimal depth + DEPTH_SLACK
 MAX_VARIANTS = 8  # more distinct position signatures than this share one program
-# column decomposition trees up to this depth are tried (0: never). Off by default: on the JSC
-# fixture it saves 2 % of the adders but its full-width chain adders cost 1.5-5 % more yosys LUTs.
-DECOMPOSE_DEPTH = 0
-# objective 'adders' only (the default 'bits' makes none: on the JSC fixture the restarts' picks
-# save 4 adders and 11 LUTs unpipelined but cost 37 yosys LUTs pipelined): perturbed greedy runs
-# besides the plain one (``_jitter``) on cmvms up to RESTART_DIGITS signed digits, half as many above
+# column decomposition trees up to this depth are tried (0: never). With 'bits' a decomposition is
+# only picked when the plain greedy is > ADDER_GUARD off in adders and it pays for any extra depth
+# (``_pick_bits``): its full-width chain adders cost yosys LUTs end to end (JSC: +1.5-5 % when forced).
+DECOMPOSE_DEPTH = 2
+# perturbed greedy runs besides the plain one (``_jitter``) on cmvms up to RESTART_DIGITS signed
+# digits, half as many above: RESTARTS with objective 'adders', RESTARTS_BITS with 'bits' (where
+# they only replace the plain greedy when it is > ADDER_GUARD off, see ``_pick_bits``)
 RESTARTS = 2
+RESTARTS_BITS = 3
 RESTART_DIGITS = 4000
 PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per block (bounds its memory)
 DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
+ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
+DEPTH_PENALTY = 0.02  # 'bits': share of adder bits one level deeper than the plain greedy must save
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -273,7 +282,7 @@ class _Solver:
         if c is None:
             a, b, s, sub = _dec(key)
             c = adder_cost(self.vals[a], self.vals[b], s, bool(sub))
-            c = self.costs[key] = int(_jitter(np.array([key]), c, self.salt)[0]) if self.salt else c
+            c = self.costs[key] = _jitter1(key, c, self.salt) if self.salt else c
         return c
 
     def batch_costs(self, keys: np.ndarray) -> list[int]:
@@ -618,6 +627,19 @@ def _jitter(keys: np.ndarray, costs: np.ndarray | int, salt: int) -> np.ndarray:
     return c * JITTER + (r if salt % 2 else r * c // JITTER)
 
 
+def _jitter1(key: int, cost: int, salt: int) -> int:
+    """``_jitter`` of one pattern in plain Python ints (the per-pattern path; numpy is slow on scalars)."""
+    m = (1 << 64) - 1
+    x = (key * 0x9E3779B97F4A7C15 + ((salt * 0xD1B54A32D192ED03) & m)) & m
+    x ^= x >> 30
+    x = (x * 0xBF58476D1CE4E5B9) & m
+    x ^= x >> 27
+    x = (x * 0x94D049BB133111EB) & m
+    x ^= x >> 31
+    r = x % JITTER
+    return cost * JITTER + (r if salt % 2 else r * cost // JITTER)
+
+
 def _pairs_vec(x: np.ndarray, ex: np.ndarray, sx: np.ndarray, o: np.ndarray, e: np.ndarray, sg: np.ndarray) -> np.ndarray:
     """Encoded patterns of the term pairs ``(x, ex, sx)[i]``, ``(o, e, sg)[i]`` (vectorised ``_pair``)."""
     first = (x < o) | ((x == o) & (ex < e))
@@ -760,12 +782,12 @@ def solve(
 
     ``types`` are the input element types (cost model and operand magnitudes); ``share=False``
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
-    extra greedy runs with seeded cost perturbations (``_jitter``) are made (``-1``: 0 for
-    ``'bits'``, ``RESTARTS`` for ``'adders'``), and column decompositions (``hgqc.passes.decompose``,
-    every tree depth up to ``decompose_depth`` that fits the depth limit); with ``'bits'`` these
-    alternatives must be no deeper than the plain greedy. The best candidate is kept
-    (deterministic): ``objective='bits'`` ranks by summed adder bits (the LUT proxy), then
-    adders, then depth; ``'adders'`` by adders first.
+    extra greedy runs with seeded cost perturbations (``_jitter``) are made (``-1``:
+    ``RESTARTS_BITS`` for ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above
+    ``RESTART_DIGITS`` digits), and column decompositions (``hgqc.passes.decompose``, every tree
+    depth up to ``decompose_depth`` that fits the depth limit). Deterministic pick:
+    ``objective='adders'`` keeps the fewest adders, then bits, then depth; ``'bits'`` keeps the
+    plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found (``_pick_bits``).
     """
     if objective not in OBJECTIVES:
         raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
@@ -780,14 +802,14 @@ def solve(
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
     best = plain.program()
 
-    def rank(prog: dict[str, Any]) -> tuple[int, int, int]:
+    def rank(prog: dict[str, Any]) -> tuple[int, int, int]:  # objective 'adders'
         adders, bits = program_cost(prog, types)
-        return (bits, adders, prog['depth']) if objective == 'bits' else (adders, bits, prog['depth'])
+        return adders, bits, prog['depth']
 
     if share:
-        score = rank(best)
-        if restarts < 0:  # default: none for 'bits', RESTARTS for 'adders' (fewer on large cmvms)
-            restarts = 0 if objective == 'bits' else RESTARTS if len(digits) <= RESTART_DIGITS else RESTARTS // 2
+        if restarts < 0:  # default: RESTARTS_BITS / RESTARTS by objective, half as many on large cmvms
+            restarts = RESTARTS_BITS if objective == 'bits' else RESTARTS
+            restarts = restarts if len(digits) <= RESTART_DIGITS else restarts // 2
         cands = []
         for salt in range(restarts + 1):
             s = _Solver(n_in, digits, n_out, b, types, salt)
@@ -797,14 +819,36 @@ def solve(
             cand = _solve_decomposed(w, b, types, limit, k, len(digits))
             if cand is not None and cand['depth'] <= limit:
                 cands.append(cand)
-        # with 'bits', the alternatives to the plain greedy (cands[0]) must not be deeper than it:
-        # using more of the depth budget for a few bits lengthens the critical path end to end
-        depth0 = cands[0]['depth'] if objective == 'bits' else limit
+        if objective == 'bits':
+            return _pick_bits(best, cands, types)
+        score = rank(best)
         for i, cand in enumerate(cands):
             c = rank(cand)
-            if (i == 0 or cand['depth'] <= depth0) and (c <= score if i == 0 else c < score):
+            if c <= score if i == 0 else c < score:
                 best, score = cand, c  # ties go to the shared program (greedy sharing can lose on tiny matrices)
     return best
+
+
+def _pick_bits(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequence[QInterval]) -> dict[str, Any]:
+    """Objective 'bits': the plain greedy (``cands[0]``, or the plain CSD ``trees`` when they are
+    better), unless an acceptable alternative has more than ``ADDER_GUARD`` fewer adders; then the
+    fewest bits among the acceptable ones within ``ADDER_GUARD`` of the fewest adders.
+
+    Acceptable: no deeper than the plain greedy, or deeper but with bits times ``1 + DEPTH_PENALTY``
+    per extra level still below the greedy's (depth budget spent end to end must buy real bits)."""
+    cost = [(*program_cost(c, types), c['depth']) for c in cands]
+    a0, b0, d0 = cost[0]
+
+    def score(c: tuple[int, int, int]) -> float:
+        return c[1] * (1 + DEPTH_PENALTY * max(0, c[2] - d0))
+
+    ok = [i for i, c in enumerate(cost) if c[2] <= d0 or score(c) < b0]
+    fewest = min(cost[i][0] for i in ok)
+    if fewest >= (1 - ADDER_GUARD) * a0:  # the greedy is within the guard: keep it (or the trees)
+        t = (*program_cost(trees, types)[::-1], trees['depth'])
+        return trees if t < (b0, a0, d0) else cands[0]  # greedy sharing can lose to the plain trees on tiny matrices
+    near = [i for i in ok if cost[i][0] <= (1 + ADDER_GUARD) * fewest]
+    return cands[min(near, key=lambda i: (score(cost[i]), cost[i][0], cost[i][2], i))]
 
 
 def _solve_decomposed(
