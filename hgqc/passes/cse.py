@@ -108,6 +108,7 @@ PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per bloc
 DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
 ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
 DEPTH_PENALTY = 0.02  # 'bits': share of adder bits one level deeper than the plain greedy must save
+COMPACT_MIN = 1 << 14  # the heap is compacted when more than this many and half its entries are dead
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -174,13 +175,20 @@ class _Solver:
         self.dep: list[int] = [0] * n_in
         self.ops: list[Key] = []
         self.memo: dict[Key, int] = {}
-        self.count: dict[int, int] = {}  # patterns involving a new operand
-        self.keys0 = np.zeros(0, dtype=np.int64)  # patterns of the initial terms (sorted) ...
-        self.counts0 = np.zeros(0, dtype=np.int64)  # ... with their counts (vectorised updates)
-        self.pos0: dict[int, int] = {}
-        self.costs: dict[int, int] = {}
-        self.best: dict[int, int] = {}  # pattern -> its live heap entry
-        self.heap: list[int] = []
+        # counted patterns (``_find``): the initial ones at indices 0 .. len(keys0)-1 (``keys0`` sorted),
+        # then the ones of each new operand as it is made (``skeys``: sorted by newest operand first
+        # (``_newest_first``), ``sidx``: their indices). Per index: pair count, cost, and the saving
+        # of the pattern's live heap entry (-1: none)
+        self.keys0 = np.zeros(0, dtype=np.int64)
+        self.skeys = np.zeros(0, dtype=np.int64)
+        self.sidx = np.zeros(0, dtype=np.int64)
+        self.n_s = 0  # used length of skeys / sidx
+        self.cnt = np.zeros(0, dtype=np.int64)
+        self.cst = np.zeros(0, dtype=np.int64)
+        self.best = np.zeros(0, dtype=np.int64)
+        self.n_pat = 0  # used length of cnt / cst / best
+        self.heap: list[int] = []  # entries ``_entry(saving, key, index)``
+        self.dead = 0  # estimate of the heap entries that are superseded or whose count fell below 2
         self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
         self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
         # the same terms as fixed-width rows (operand -1: empty slot) for vectorised pair updates; a
@@ -240,82 +248,130 @@ class _Solver:
         return idx
 
     # ------------------------------------------------------------------ pattern search
-    # Patterns are int-encoded (``_enc``) so the heap compares plain ints. The solver keeps the
-    # exact number of pairs forming each pattern that occurs at least twice (decremented as
-    # terms are consumed; a pattern of existing operands never gains pairs, only new operands
-    # form new patterns): in numpy arrays for the patterns of the initial terms (the bulk),
-    # in a dict for the rest. The heap holds (-saving, pattern), ``best`` the current entry.
+    # Patterns are int-encoded (``_enc``). The solver keeps the number of pairs forming each pattern
+    # that occurs at least twice (decremented as terms are consumed; a pattern of existing operands
+    # never gains pairs, only new operands form new patterns) in numpy arrays indexed by pattern, so
+    # a substitution's updates are vectorised. A count below 2 means "not a candidate" (like an
+    # absent one). The heap holds one int per entry: (-saving, pattern, index), larger saving
+    # first, then smaller pattern; an entry is live while ``best[index]`` is its saving.
+
+    def _find(self, keys: np.ndarray) -> np.ndarray:
+        """Pattern index of each key (-1: not counted)."""
+        out = np.full(len(keys), -1, dtype=np.int64)
+        initial = ((keys >> 33) < self.n_base) & (((keys >> 13) & 0xFFFFF) < self.n_base)
+        for sel, table, idx in ((initial, self.keys0, None), (~initial, self.skeys[: self.n_s], self.sidx)):
+            if not len(table):
+                continue
+            w = np.flatnonzero(sel)
+            k = keys[w] if idx is None else _newest_first(keys[w])
+            pos = np.minimum(np.searchsorted(table, k), len(table) - 1)
+            hit = table[pos] == k
+            out[w[hit]] = pos[hit] if idx is None else idx[pos[hit]]
+        return out
+
+    def _index(self, k: int) -> int:
+        return int(self._find(np.array([k], dtype=np.int64))[0])
 
     def count_of(self, k: int) -> int:
-        i = self.pos0.get(k)
-        return int(self.counts0[i]) if i is not None else self.count.get(k, 0)
+        i = self._index(k)
+        return int(self.cnt[i]) if i >= 0 else 0
 
     def kill(self, k: int) -> None:
-        i = self.pos0.get(k)
-        if i is not None:
-            self.counts0[i] = 0
-        else:
-            self.count.pop(k, None)
+        i = self._index(k)
+        if i >= 0:
+            self.cnt[i] = 0
 
     def uncount(self, gone: np.ndarray) -> None:
         """One pair fewer for each pattern in ``gone``."""
-        initial = ((gone >> 33) < self.n_base) & (((gone >> 13) & 0xFFFFF) < self.n_base)
-        g0 = gone[initial]
-        if len(self.keys0) and len(g0):
-            pos = np.minimum(np.searchsorted(self.keys0, g0), len(self.keys0) - 1)
-            np.subtract.at(self.counts0, pos[self.keys0[pos] == g0], 1)
-        count = self.count
-        if not count:
+        idx = self._find(gone)
+        u, m = np.unique(idx[idx >= 0], return_counts=True)
+        before = self.cnt[u]
+        self.cnt[u] = before - m
+        self.dead += int(np.count_nonzero((before >= 2) & (before - m < 2) & (self.best[u] >= 0)))
+
+    def _add_patterns(self, keys: np.ndarray, counts: np.ndarray, costs: np.ndarray) -> np.ndarray:
+        """Append new patterns (not counted yet) to the arrays; returns their indices."""
+        n, m = self.n_pat, len(keys)
+        if n + m > len(self.cnt):
+            cap = max(2 * len(self.cnt), n + m, 1024)
+            self.cnt, self.cst, self.best = (np.resize(a, cap) for a in (self.cnt, self.cst, self.best))
+        self.cnt[n : n + m], self.cst[n : n + m], self.best[n : n + m] = counts, costs, -1
+        self.n_pat = n + m
+        return np.arange(n, n + m, dtype=np.int64)
+
+    def _add_newest(self, keys: np.ndarray, idx: np.ndarray, append: bool) -> None:
+        """Register the patterns of new operands (``append``: all newer than any registered)."""
+        tk = _newest_first(keys)
+        if append:
+            n, m = self.n_s, len(tk)
+            if n + m > len(self.skeys):
+                cap = max(2 * len(self.skeys), n + m, 1024)
+                self.skeys, self.sidx = np.resize(self.skeys, cap), np.resize(self.sidx, cap)
+            self.skeys[n : n + m], self.sidx[n : n + m] = tk, idx
+            self.n_s = n + m
             return
-        rest = gone[~initial].tolist()
-        hit = [k for k, c in zip(rest, map(count.get, rest)) if c is not None]  # most patterns are not counted
-        for k in hit:
-            c = count.get(k)
-            if c is not None:
-                if c > 2:
-                    count[k] = c - 1
-                else:
-                    del count[k]
+        order = np.argsort(tk)  # a re-made operand (``new_op`` reused it): insert in the middle
+        tk, idx = tk[order], idx[order]
+        pos = np.searchsorted(self.skeys[: self.n_s], tk)
+        self.skeys = np.insert(self.skeys[: self.n_s], pos, tk)
+        self.sidx = np.insert(self.sidx[: self.n_s], pos, idx)
+        self.n_s = len(self.skeys)
+
+    def costs_of(self, keys: np.ndarray) -> np.ndarray:
+        """``adder_cost`` of many patterns (jittered on restarts), vectorised when int64 is safe."""
+        if self.n_vals < len(self.vals):  # numpy copies of the operand intervals, extended lazily
+            new = self.vals[self.n_vals :]
+            self.v_lo = np.concatenate([self.v_lo, _i64([v[0] for v in new])])
+            self.v_hi = np.concatenate([self.v_hi, _i64([v[1] for v in new])])
+            self.v_f = np.concatenate([self.v_f, _i64([v[2] for v in new])])
+            self.n_vals = len(self.vals)
+        got = None
+        if self.v_lo.dtype == np.int64 and self.v_hi.dtype == np.int64 and self.v_f.dtype == np.int64:
+            got = _costs_arrays(self.v_lo, self.v_hi, self.v_f, keys)
+        if got is None:
+            vals = self.vals
+            got = np.array(
+                [adder_cost(vals[a], vals[b], sh, bool(sub)) for a, b, sh, sub in map(_dec, keys.tolist())], dtype=np.int64
+            )
+        return _jitter(keys, got, self.salt) if self.salt else got
 
     def cost(self, key: int) -> int:
-        c = self.costs.get(key)
-        if c is None:
-            a, b, s, sub = _dec(key)
-            c = adder_cost(self.vals[a], self.vals[b], s, bool(sub))
-            c = self.costs[key] = _jitter1(key, c, self.salt) if self.salt else c
-        return c
-
-    def batch_costs(self, keys: np.ndarray) -> list[int]:
-        """``cost`` of many patterns (vectorised for the ones not seen yet)."""
-        klist = keys.tolist()
-        costs = self.costs
-        missing = [k for k, c in zip(klist, map(costs.get, klist)) if c is None]
-        if missing:
-            if self.n_vals < len(self.vals):  # numpy copies of the operand intervals, extended lazily
-                new = self.vals[self.n_vals :]
-                self.v_lo = np.concatenate([self.v_lo, _i64([v[0] for v in new])])
-                self.v_hi = np.concatenate([self.v_hi, _i64([v[1] for v in new])])
-                self.v_f = np.concatenate([self.v_f, _i64([v[2] for v in new])])
-                self.n_vals = len(self.vals)
-            mk = np.array(missing, dtype=np.int64)
-            got = _costs_arrays(self.v_lo, self.v_hi, self.v_f, mk) if self.v_lo.dtype == np.int64 else None
-            if got is None:
-                for k in missing:
-                    self.cost(k)
-            else:
-                if self.salt:
-                    got = _jitter(mk, got, self.salt)
-                costs.update(zip(missing, got.tolist()))
-        return [costs[k] for k in klist]
+        return int(self.costs_of(np.array([key], dtype=np.int64))[0])
 
     def saving(self, count: int, key: int) -> int:
         """Heap priority of a pattern with ``count`` pairs: the adder bits its extraction saves."""
         return (count - 1) * self.cost(key)
 
-    def push(self, key: int, saving: int) -> None:
-        # one int per entry (ints compare faster than tuples): larger saving first, then smaller key
-        self.best[key] = entry = (-saving << _KEY_BITS) | key
-        heapq.heappush(self.heap, entry)
+    def push(self, i: int, key: int, saving: int) -> None:
+        if self.best[i] >= 0:
+            self.dead += 1  # the previous entry is superseded
+        self.best[i] = saving
+        heapq.heappush(self.heap, _entry(saving, key, i))
+
+    def push_many(self, idx: np.ndarray, keys: np.ndarray, savings: np.ndarray) -> None:
+        self.dead += int(np.count_nonzero(self.best[idx] >= 0))
+        self.best[idx] = savings
+        heap = self.heap
+        entries = [_entry(sv, k, i) for sv, k, i in zip(savings.tolist(), keys.tolist(), idx.tolist())]
+        if len(entries) > len(heap):
+            heap.extend(entries)
+            heapq.heapify(heap)
+        else:
+            for e in entries:
+                heapq.heappush(heap, e)
+
+    def compact(self) -> None:
+        """Drop the heap entries that would only be popped and skipped: superseded ones, and those
+        whose count fell below 2 (their pattern is then no candidate: ``best`` cleared, as a pop would)."""
+        heap = self.heap
+        idx = np.fromiter((e & _IDX_MASK for e in heap), dtype=np.int64, count=len(heap))
+        sav = np.fromiter((-(e >> _SAV_SHIFT) for e in heap), dtype=np.int64, count=len(heap))
+        live = self.best[idx] == sav
+        ok = self.cnt[idx] >= 2
+        self.best[idx[live & ~ok]] = -1
+        self.heap = [e for e, k in zip(heap, (live & ok).tolist()) if k]
+        heapq.heapify(self.heap)
+        self.dead = 0
 
     def initial_counts(self) -> None:
         """Count every pair of terms in every column (vectorised) and seed the heap.
@@ -337,15 +393,12 @@ class _Solver:
                 counter.add(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2])
         keys, counts = counter.result()
         keys, counts = keys[counts > 1], counts[counts > 1]
-        costs = _costs_np(self.vals, keys)
-        if costs is not None and self.salt:
-            costs = _jitter(keys, costs, self.salt)
-        if costs is not None:
-            self.costs = dict(zip(keys.tolist(), costs.tolist()))
-        self.keys0, self.counts0 = keys, counts.astype(np.int64)
-        self.pos0 = {k: i for i, k in enumerate(keys.tolist())}
-        self.heap = [(-self.saving(c, k) << _KEY_BITS) | k for k, c in zip(keys.tolist(), counts.tolist())]
-        self.best = {e & _KEY_MASK: e for e in self.heap}
+        self.keys0 = keys
+        costs = self.costs_of(keys)
+        idx = self._add_patterns(keys, counts, costs)
+        savings = (counts - 1) * costs
+        self.best[idx] = savings
+        self.heap = [_entry(sv, k, i) for sv, k, i in zip(savings.tolist(), keys.tolist(), idx.tolist())]
         heapq.heapify(self.heap)
 
     def occurrences(self, key: Key, limit: int) -> list[tuple[int, int, int]]:
@@ -375,7 +428,7 @@ class _Solver:
                     used.update((e1, e2))
         return out
 
-    def substitute(self, key: Key, occ: list[tuple[int, int, int]]) -> None:
+    def substitute(self, key: Key, occ: list[tuple[int, int, int]], own: int = -1) -> None:
         """Replace the occurrences by a new operand, keeping the pair counts exact.
 
         The hot loop of the solver, vectorised over all occurrences at once. Occurrence ``i`` (in
@@ -385,7 +438,9 @@ class _Solver:
         counted against the same set (including terms a later occurrence consumes).
         """
         a, b, s, sub = key
+        n_ops = len(self.ops)
         p = self.new_op(a, b, s, sub)
+        made = len(self.ops) > n_ops  # a new operand (not one ``new_op`` reused): none of its patterns counted yet
         grow = (1 << self.dep[p]) - (1 << self.dep[a]) - (1 << self.dep[b])
         n = len(occ)
         js, e1s, sgs, sbs, slot_a, slot_b, rank = [], [], [], [], [], [], []
@@ -443,47 +498,55 @@ class _Solver:
         keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
         keys, counts = keys[counts > 1], counts[counts > 1]
         if len(keys):
-            klist, clist = keys.tolist(), counts.tolist()
-            self.count.update(zip(klist, clist))
-            costs = self.batch_costs(keys)
-            entries = [(-(c - 1) * w << _KEY_BITS) | k for k, c, w in zip(klist, clist, costs)]
-            self.best.update(zip(klist, entries))
-            heap = self.heap
-            for e in entries:
-                heapq.heappush(heap, e)
-        k = _enc(*key)
-        c = self.count_of(k)
-        if c > 1:  # occurrences the depth limit or an overlap kept back stay candidates
-            self.push(k, self.saving(c, k))
+            idx = np.full(len(keys), -1, dtype=np.int64) if made else self._find(keys)
+            old = idx >= 0
+            self.cnt[idx[old]] = counts[old]  # a re-made operand: its counted patterns are recounted
+            new = ~old
+            if new.any():
+                idx[new] = self._add_patterns(keys[new], counts[new], self.costs_of(keys[new]))
+                self._add_newest(keys[new], idx[new], made)
+            self.push_many(idx, keys, (counts - 1) * self.cst[idx])
+        i = self._index(_enc(*key)) if own < 0 else own
+        if i >= 0 and self.cnt[i] > 1:  # occurrences the depth limit or an overlap kept back stay candidates
+            self.push(i, _enc(*key), int((self.cnt[i] - 1) * self.cst[i]))
 
     def run_cse(self, limit: int) -> None:
         self.initial_counts()
-        while self.heap:
-            entry = heapq.heappop(self.heap)
-            k = entry & _KEY_MASK
-            if self.best.get(k) != entry:
+        heap = self.heap
+        while heap:
+            if self.dead > COMPACT_MIN and 2 * self.dead > len(heap):
+                self.compact()
+                heap = self.heap
+                if not heap:
+                    break
+            entry = heapq.heappop(heap)
+            i = entry & _IDX_MASK
+            neg = entry >> _SAV_SHIFT
+            best = self.best
+            if best[i] != -neg:
+                self.dead -= 1
                 continue  # superseded entry
-            neg = entry >> _KEY_BITS
-            c = self.count_of(k)
+            best[i] = -1  # this entry is consumed: every branch below pushes a new one or drops the pattern
+            c = int(self.cnt[i])
             if c < 2:
-                del self.best[k]
+                self.dead -= 1
                 continue
-            bound = -self.saving(c, k)
+            k = (entry >> _IDX_BITS) & _KEY_MASK
+            bound = -(c - 1) * int(self.cst[i])
             if bound > neg:  # pairs were consumed since the push: retry with the smaller saving
-                self.push(k, -bound)
+                self.push(i, k, -bound)
                 continue
             key = _dec(k)
             occ = self.occurrences(key, limit)
             if len(occ) < 2:
-                del self.best[k]
-                self.kill(k)  # depth slack only shrinks: blocked for good
+                self.cnt[i] = 0  # depth slack only shrinks: blocked for good
                 continue
-            true = -self.saving(len(occ), k)
+            true = -(len(occ) - 1) * int(self.cst[i])
             if true > neg:
-                self.push(k, -true)
+                self.push(i, k, -true)
                 continue
-            del self.best[k]
-            self.substitute(key, occ)
+            self.substitute(key, occ, i)
+            heap = self.heap
 
     # ------------------------------------------------------------------ output trees
     def combine(self, t1: Term, t2: Term) -> Term:
@@ -552,6 +615,20 @@ class _Solver:
 _SHIFT_BIAS = 1 << 11  # relative shifts must lie in [-2048, 2048)
 _KEY_BITS = 53  # a (20 bits) | b (20 bits) | shift (12 bits) | sub (1 bit)
 _KEY_MASK = (1 << _KEY_BITS) - 1
+_IDX_BITS = 40  # heap entries: -saving | pattern (_KEY_BITS) | pattern index (_IDX_BITS)
+_IDX_MASK = (1 << _IDX_BITS) - 1
+_SAV_SHIFT = _KEY_BITS + _IDX_BITS
+
+
+def _entry(saving: int, key: int, index: int) -> int:
+    """Heap entry (one int: compares faster than a tuple): larger saving first, then smaller pattern."""
+    return (((-saving) << _KEY_BITS | key) << _IDX_BITS) | index
+
+
+def _newest_first(keys: np.ndarray) -> np.ndarray:
+    """Re-encode patterns with their newer operand ``b`` in the top bits, so the patterns of each
+    new operand sort after all earlier ones (they can be appended to a sorted array)."""
+    return (((keys >> 13) & 0xFFFFF) << 33) | ((keys >> 33) << 13) | (keys & 0x1FFF)
 
 
 def _enc(a: int, b: int, shift: int, sub: int) -> int:
