@@ -188,6 +188,8 @@ class _Solver:
         self.best = np.zeros(0, dtype=np.int64)
         self.n_pat = 0  # used length of cnt / cst / best
         self.heap: list[int] = []  # entries ``_entry(saving, key, index)``
+        self.lut: np.ndarray | None = None  # dense pattern table -> initial pattern index (``_PairCounter.index``)
+        self.counter: _PairCounter | None = None
         self.dead = 0  # estimate of the heap entries that are superseded or whose count fell below 2
         self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
         self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
@@ -259,11 +261,19 @@ class _Solver:
         """Pattern index of each key (-1: not counted)."""
         out = np.full(len(keys), -1, dtype=np.int64)
         initial = ((keys >> 33) < self.n_base) & (((keys >> 13) & 0xFFFFF) < self.n_base)
+        if self.lut is not None and len(self.keys0):  # initial patterns: direct look-up in the dense table
+            w = np.flatnonzero(initial)
+            d, ok = self.counter.index(keys[w])
+            out[w[ok]] = self.lut[d[ok]]
+            initial = np.zeros_like(initial)
         for sel, table, idx in ((initial, self.keys0, None), (~initial, self.skeys[: self.n_s], self.sidx)):
-            if not len(table):
+            if not len(table) or not sel.any():
                 continue
             w = np.flatnonzero(sel)
             k = keys[w] if idx is None else _newest_first(keys[w])
+            if idx is not None and len(k) > 1:
+                order = np.argsort(k)
+                w, k = w[order], k[order]
             pos = np.minimum(np.searchsorted(table, k), len(table) - 1)
             hit = table[pos] == k
             out[w[hit]] = pos[hit] if idx is None else idx[pos[hit]]
@@ -283,8 +293,9 @@ class _Solver:
 
     def uncount(self, gone: np.ndarray) -> None:
         """One pair fewer for each pattern in ``gone``."""
-        idx = self._find(gone)
-        u, m = np.unique(idx[idx >= 0], return_counts=True)
+        keys, m = np.unique(gone, return_counts=True)  # sorted queries: faster searchsorted
+        idx = self._find(keys)
+        u, m = idx[idx >= 0], m[idx >= 0]
         before = self.cnt[u]
         self.cnt[u] = before - m
         self.dead += int(np.count_nonzero((before >= 2) & (before - m < 2) & (self.best[u] >= 0)))
@@ -352,7 +363,7 @@ class _Solver:
         self.dead += int(np.count_nonzero(self.best[idx] >= 0))
         self.best[idx] = savings
         heap = self.heap
-        entries = [_entry(sv, k, i) for sv, k, i in zip(savings.tolist(), keys.tolist(), idx.tolist())]
+        entries = _entries(savings, keys, idx)
         if len(entries) > len(heap):
             heap.extend(entries)
             heapq.heapify(heap)
@@ -362,14 +373,32 @@ class _Solver:
 
     def compact(self) -> None:
         """Drop the heap entries that would only be popped and skipped: superseded ones, and those
-        whose count fell below 2 (their pattern is then no candidate: ``best`` cleared, as a pop would)."""
-        heap = self.heap
-        idx = np.fromiter((e & _IDX_MASK for e in heap), dtype=np.int64, count=len(heap))
-        sav = np.fromiter((-(e >> _SAV_SHIFT) for e in heap), dtype=np.int64, count=len(heap))
+        whose count fell below 2 (their pattern is then no candidate: ``best`` cleared, as a pop
+        would); then drop the new operands' patterns without a live entry from the arrays (they
+        are never looked at again: a count below 2 is "not counted") and renumber."""
+        arr = np.array(self.heap, dtype=object)
+        idx = (arr & _IDX_MASK).astype(np.int64)
+        sav = (-(arr >> _SAV_SHIFT)).astype(np.int64)
         live = self.best[idx] == sav
         ok = self.cnt[idx] >= 2
         self.best[idx[live & ~ok]] = -1
-        self.heap = [e for e, k in zip(heap, (live & ok).tolist()) if k]
+        arr, idx = arr[live & ok], idx[live & ok]
+        n0, n = len(self.keys0), self.n_pat
+        keep = np.ones(n, dtype=bool)
+        keep[n0:] = (self.best[n0:n] >= 0) | (self.cnt[n0:n] >= 2)
+        remap = np.cumsum(keep) - 1
+        m = int(remap[-1]) + 1 if n else 0
+        cap = max(2 * m, 1024)
+        self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.cnt, self.cst, self.best))
+        self.n_pat = m
+        sk, si = self.skeys[: self.n_s], self.sidx[: self.n_s]
+        ks = keep[si]
+        self.skeys, self.sidx = (
+            np.resize(sk[ks], max(2 * int(ks.sum()), 1024)),
+            np.resize(remap[si[ks]], max(2 * int(ks.sum()), 1024)),
+        )
+        self.n_s = int(ks.sum())
+        self.heap = (arr - (idx - remap[idx]).astype(object)).tolist()
         heapq.heapify(self.heap)
         self.dead = 0
 
@@ -394,11 +423,16 @@ class _Solver:
         keys, counts = counter.result()
         keys, counts = keys[counts > 1], counts[counts > 1]
         self.keys0 = keys
+        if counter.table is not None:
+            self.counter, self.lut = counter, np.full(len(counter.table), -1, dtype=np.int32 if len(keys) < 2**31 else np.int64)
+            counter.table = None  # only its shape is needed from now on
+            d, _ = counter.index(keys)
+            self.lut[d] = np.arange(len(keys))
         costs = self.costs_of(keys)
         idx = self._add_patterns(keys, counts, costs)
         savings = (counts - 1) * costs
         self.best[idx] = savings
-        self.heap = [_entry(sv, k, i) for sv, k, i in zip(savings.tolist(), keys.tolist(), idx.tolist())]
+        self.heap = _entries(savings, keys, idx)
         heapq.heapify(self.heap)
 
     def occurrences(self, key: Key, limit: int) -> list[tuple[int, int, int]]:
@@ -625,6 +659,12 @@ def _entry(saving: int, key: int, index: int) -> int:
     return (((-saving) << _KEY_BITS | key) << _IDX_BITS) | index
 
 
+def _entries(savings: np.ndarray, keys: np.ndarray, idx: np.ndarray) -> list[int]:
+    """``_entry`` of many patterns (elementwise on Python ints: they need more than 64 bits)."""
+    e = ((-savings).astype(object) << _KEY_BITS) | keys.astype(object)
+    return ((e << _IDX_BITS) | idx.astype(object)).tolist()
+
+
 def _newest_first(keys: np.ndarray) -> np.ndarray:
     """Re-encode patterns with their newer operand ``b`` in the top bits, so the patterns of each
     new operand sort after all earlier ones (they can be appended to a sorted array)."""
@@ -755,6 +795,13 @@ class _PairCounter:
         self.keys = self.counts = np.zeros(0, dtype=np.int64)
         self.pending: list[tuple[np.ndarray, np.ndarray]] = []
         self.n_pending = 0
+
+    def index(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense-table index of encoded patterns over operands ``< n_base``, and which are in range."""
+        a, b = keys >> 33, (keys >> 13) & 0xFFFFF
+        shift, sub = ((keys >> 1) & 0xFFF) - _SHIFT_BIAS, keys & 1
+        ok = np.abs(shift) <= self.span
+        return np.where(ok, ((a * self.n + b) * (2 * self.span + 1) + shift + self.span) * 2 + sub, 0), ok
 
     def add(self, a: np.ndarray, b: np.ndarray, shift: np.ndarray, sub: np.ndarray) -> None:
         if self.table is not None:  # indices buffered up to a block, then one bincount
