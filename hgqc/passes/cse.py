@@ -23,7 +23,8 @@ above, (3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; def
 for objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS``
 digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise),
 and (4) column decompositions up to tree depth ``options.extra['cse.decompose_depth']`` (default
-``DECOMPOSE_DEPTH`` = 2; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree
+``DECOMPOSE_DEPTH`` = 2; above ``LARGE_DIGITS`` (50000) signed digits neither (3) nor (4) by
+default, for time; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree
 of the columns, the residuals ``r`` solved by the greedy CSE under the limit minus the tree
 depth). With ``options.extra['cse.objective'] = 'adders'`` it keeps the fewest adders, then adder
 bits (``program_cost``), then depth. With ``'bits'`` (default; adder bits are the LUT proxy) it
@@ -104,6 +105,10 @@ DECOMPOSE_DEPTH = 2
 RESTARTS = 2
 RESTARTS_BITS = 3
 RESTART_DIGITS = 4000
+# above this many signed digits the defaults (restarts -1, decompose_depth -1) run the plain greedy
+# only: each alternative costs a full greedy run (dense 8-bit 256x256: 183k digits); the largest
+# case of the benchmark suite (dense 8-bit 128x128) has 45940
+LARGE_DIGITS = 50000
 PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per block (bounds its memory)
 DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
 ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
@@ -899,7 +904,7 @@ def solve(
     share: bool = True,
     digits: np.ndarray | None = None,
     restarts: int = -1,
-    decompose_depth: int = DECOMPOSE_DEPTH,
+    decompose_depth: int = -1,
     objective: str = 'bits',
 ) -> dict[str, Any]:
     """One program variant for ``x @ weights + bias`` (see the module docstring).
@@ -908,8 +913,9 @@ def solve(
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
     extra greedy runs with seeded cost perturbations (``_jitter``) are made (``-1``:
     ``RESTARTS_BITS`` for ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above
-    ``RESTART_DIGITS`` digits), and column decompositions (``hgqc.passes.decompose``, every tree
-    depth up to ``decompose_depth`` that fits the depth limit). Deterministic pick:
+    ``RESTART_DIGITS`` digits, none above ``LARGE_DIGITS``), and column decompositions
+    (``hgqc.passes.decompose``, every tree depth up to ``decompose_depth`` that fits the depth limit;
+    ``-1``: ``DECOMPOSE_DEPTH``, 0 above ``LARGE_DIGITS`` digits). Deterministic pick:
     ``objective='adders'`` keeps the fewest adders, then bits, then depth; ``'bits'`` keeps the
     plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found (``_pick_bits``).
     """
@@ -931,9 +937,12 @@ def solve(
         return adders, bits, prog['depth']
 
     if share:
+        large = len(digits) > LARGE_DIGITS
         if restarts < 0:  # default: RESTARTS_BITS / RESTARTS by objective, half as many on large cmvms
             restarts = RESTARTS_BITS if objective == 'bits' else RESTARTS
-            restarts = restarts if len(digits) <= RESTART_DIGITS else restarts // 2
+            restarts = 0 if large else restarts if len(digits) <= RESTART_DIGITS else restarts // 2
+        if decompose_depth < 0:
+            decompose_depth = 0 if large else DECOMPOSE_DEPTH
         cands = []
         for salt in range(restarts + 1):
             s = _Solver(n_in, digits, n_out, b, types, salt)
@@ -1099,7 +1108,7 @@ def cmvm_program(
     max_variants: int = MAX_VARIANTS,
     restarts: int = -1,
     objective: str = 'bits',
-    decompose_depth: int = DECOMPOSE_DEPTH,
+    decompose_depth: int = -1,
 ) -> dict[str, Any]:
     """The ``program`` attr of a cmvm node: one solve per distinct position type signature."""
     w = np.asarray(node.attrs['weights'], dtype=np.float64)
@@ -1123,7 +1132,7 @@ def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
     max_variants = int(options.extra.get('cse.max_variants', MAX_VARIANTS))
     restarts = int(options.extra.get('cse.restarts', -1))
     objective = str(options.extra.get('cse.objective', 'bits'))
-    decompose_depth = int(options.extra.get('cse.decompose_depth', DECOMPOSE_DEPTH))
+    decompose_depth = int(options.extra.get('cse.decompose_depth', -1))
     for n in graph.nodes.values():
         if n.op is Op.CMVM:
             prog = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts, objective, decompose_depth)
