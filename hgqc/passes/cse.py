@@ -551,41 +551,49 @@ class _Solver:
 
     def run_cse(self, limit: int) -> None:
         self.initial_counts()
-        heap = self.heap
+        heap, pop, replace = self.heap, heapq.heappop, heapq.heapreplace
+        best, cnt, cst = self.best, self.cnt, self.cst
         while heap:
             if self.dead > COMPACT_MIN and 2 * self.dead > len(heap):
                 self.compact()
-                heap = self.heap
+                heap, best, cnt, cst = self.heap, self.best, self.cnt, self.cst
                 if not heap:
                     break
-            entry = heapq.heappop(heap)
+            entry = heap[0]  # popped below, or replaced in one sift by its retry
             i = entry & _IDX_MASK
             neg = entry >> _SAV_SHIFT
-            best = self.best
             if best[i] != -neg:
+                pop(heap)
                 self.dead -= 1
                 continue  # superseded entry
-            best[i] = -1  # this entry is consumed: every branch below pushes a new one or drops the pattern
-            c = int(self.cnt[i])
+            c = int(cnt[i])
             if c < 2:
+                pop(heap)
+                best[i] = -1
                 self.dead -= 1
                 continue
             k = (entry >> _IDX_BITS) & _KEY_MASK
-            bound = -(c - 1) * int(self.cst[i])
+            bound = -(c - 1) * int(cst[i])
             if bound > neg:  # pairs were consumed since the push: retry with the smaller saving
-                self.push(i, k, -bound)
+                best[i] = -bound
+                replace(heap, ((bound << _KEY_BITS | k) << _IDX_BITS) | i)
                 continue
             key = _dec(k)
             occ = self.occurrences(key, limit)
             if len(occ) < 2:
-                self.cnt[i] = 0  # depth slack only shrinks: blocked for good
+                pop(heap)
+                best[i] = -1
+                cnt[i] = 0  # depth slack only shrinks: blocked for good
                 continue
-            true = -(len(occ) - 1) * int(self.cst[i])
+            true = -(len(occ) - 1) * int(cst[i])
             if true > neg:
-                self.push(i, k, -true)
+                best[i] = -true
+                replace(heap, ((true << _KEY_BITS | k) << _IDX_BITS) | i)
                 continue
+            pop(heap)
+            best[i] = -1
             self.substitute(key, occ, i)
-            heap = self.heap
+            heap, best, cnt, cst = self.heap, self.best, self.cnt, self.cst
 
     # ------------------------------------------------------------------ output trees
     def combine(self, t1: Term, t2: Term) -> Term:
