@@ -651,6 +651,9 @@ def _aligned_sum(e: Elem, b_frac: int, sub: bool) -> tuple[Val, int]:
     f, w = e.natural.f, e.natural.width
     x = e.b.scale(a, f - ta.f, w)
     y = e.b.scale(bb, f - b_frac, w)
+    if not (y.const == 0 or (x.const == 0 and not sub)):  # a real adder: see ``guarded_sum``
+        x, y = e.b.scale(a, f - ta.f + 1, w + 1), e.b.scale(bb, f - b_frac + 1, w + 1)
+        return e.b.reinterpret(e.b.drop(e.b.arith('-' if sub else '+', x, y), 1), e.natural.signed), f
     # the bits are exact modulo 2^w; read them with the natural type's sign, not a's (0 - u is negative)
     return e.b.reinterpret(e.b.arith('-' if sub else '+', x, y), e.natural.signed), f
 

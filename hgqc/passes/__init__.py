@@ -1,12 +1,13 @@
 """Compiler passes: the registry / pass manager and the built-in passes.
 
-Importing this package registers the built-in passes: ``range``, ``prune``, ``fold_round``, ``csd``, ``cse``,
-``lower`` and ``pipeline`` (see each module's docstring). User passes register themselves with
-``@register_pass('name')`` or through the ``hgqc.passes`` entry-point group.
+Importing this package registers the built-in passes: ``range``, ``prune``, ``fold_round``,
+``merge_positions``, ``csd``, ``cse``, ``lower`` and ``pipeline`` (see each module's docstring).
+User passes register themselves with ``@register_pass('name')`` or through the ``hgqc.passes``
+entry-point group.
 """
 
 from ..options import CompileOptions
-from . import csd, cse, fold_round, lower, pipeline, prune, range  # noqa: F401 - registers the built-in passes
+from . import csd, cse, fold_round, lower, merge_positions, pipeline, prune, range  # noqa: F401 - registers the built-in passes
 from .cse import program_matches
 from .lower import adder_depth, count_adders
 from .manager import (

@@ -14,9 +14,10 @@ found in any column at any absolute shift. Repeatedly the pattern with the large
 substituted in every column where it occurs (non-overlapping occurrences), until no pattern
 occurs twice. The adder width is the result width minus the low bits that pass through
 unchanged (from the cmvm's input types), so wide adders are shared first. Finally each
-column's remaining terms (and its bias, as a constant leaf) are summed by an adder tree that
-pairs terms of equal depth and similar magnitude, which reaches the optimal depth
-``ceil(log2(sum_k 2^depth_k))`` for the column.
+column's remaining terms are summed by an adder tree that pairs terms of equal depth and similar
+magnitude, which reaches the optimal depth ``ceil(log2(sum_k 2^depth_k))`` for the column; its
+bias (a constant operand) joins that tree as late as the program's depth allows
+(``_Solver.bias_level``: a constant add costs no LUT, but every adder above it carries its bits).
 
 Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
 above, (3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; default ``RESTARTS_BITS``
@@ -65,8 +66,8 @@ be negative, ``sub`` is 0/1); ``a == -1`` stands for the constant 0, so ``[-1, b
 negation (the solver emits one only for a column whose terms are all negative, on its
 shallowest leaf, or after a decomposed column whose sum came out negated, so its outputs never
 need a final negation). Output ``j`` is
-``(-1)^neg * v[idx] * 2^shift``, or 0 when ``idx == -1``; the bias is already included (it is
-a constant leaf of the column's tree).
+``(-1)^neg * v[idx] * 2^shift``, or 0 when ``idx == -1``; the bias is already included (a constant
+operand of the column's tree).
 ``depth`` is the largest adder depth of any output. ``program_matches`` re-evaluates a program
 symbolically (exact integers) against the weight matrix and bias.
 """
@@ -606,14 +607,37 @@ class _Solver:
             (o1, e1), (o2, e2) = (o2, e2), (o1, e1)
         return self.new_op(o1, o2, e2 - e1, 1), e1, 1
 
-    def column_tree(self, j: int) -> Term | None:
-        """Sum the column's terms level by level, pairing terms of similar magnitude."""
+    def kraft(self, j: int) -> int:
+        """``sum 2^depth`` over the column's terms (bias excluded): it needs ``ceil(log2(.))`` levels."""
+        return sum(len(sh) << self.dep[o] for o, sh in self.cols[j].items())
+
+    def column_depth(self, j: int) -> int:
+        """Levels of column ``j``'s tree with its bias as a leaf (an all-negative sum negates one leaf)."""
+        k = self.kraft(j) + (self.leaf[j] is not None)
+        if self.leaf[j] is None and self.cols[j] and all(s < 0 for sh in self.cols[j].values() for s in sh.values()):
+            k += 1 << min(self.dep[o] for o in self.cols[j])
+        return _ceil_log2(k)
+
+    def bias_level(self, j: int, depth: int) -> int:
+        """The highest level at which column ``j``'s bias can join its tree within ``depth`` levels.
+
+        A constant add costs no LUT (only a carry chain), while every adder above the level where
+        the bias joins carries its bits (often finer than the terms'), so the bias joins as late as
+        the depth allows: at the root when the terms fit ``depth - 1`` levels (Kraft:
+        ``sum 2^level <= 2^depth``).
+        """
+        room = (1 << depth) - self.kraft(j)
+        return max(0, min(depth - 1, room.bit_length() - 1))
+
+    def column_tree(self, j: int, depth: int | None = None) -> Term | None:
+        """Sum the column's terms level by level, pairing terms of similar magnitude; the bias
+        joins at ``bias_level`` (``depth``: the levels allowed, default the column's own)."""
         levels: dict[int, list[Term]] = defaultdict(list)
         for o, sh in sorted(self.cols[j].items()):
             for e, s in sorted(sh.items()):
                 levels[self.dep[o]].append((o, e, s))
         if self.leaf[j] is not None:
-            levels[0].append(self.leaf[j])
+            levels[self.bias_level(j, self.column_depth(j) if depth is None else depth) if levels else 0].append(self.leaf[j])
         if not levels:
             return None
         if all(t[2] < 0 for ts in levels.values() for t in ts):
@@ -638,7 +662,9 @@ class _Solver:
             d += 1
 
     def program(self) -> dict[str, Any]:
-        outs = [self.column_tree(j) for j in range(len(self.cols))]
+        # every column may use the depth of the deepest one (the cmvm's depth does not change)
+        depth = max((self.column_depth(j) for j in range(len(self.cols))), default=0)
+        outs = [self.column_tree(j, depth) for j in range(len(self.cols))]
         return _compact(self.n_in, self.consts, self.ops, outs, self.dep)
 
     def program_decomposed(self, dec: Decomposition) -> dict[str, Any]:

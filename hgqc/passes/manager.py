@@ -106,7 +106,18 @@ def get_pass(name: str) -> PassFn:
 
 # --------------------------------------------------------------------------- pipelines
 
-DEFAULT_PIPELINE: tuple[str, ...] = ('range', 'prune', 'fold_round', 'csd', 'cse', 'lower', 'range', 'prune', 'pipeline')
+DEFAULT_PIPELINE: tuple[str, ...] = (
+    'range',
+    'prune',
+    'fold_round',
+    'merge_positions',
+    'csd',
+    'cse',
+    'lower',
+    'range',
+    'prune',
+    'pipeline',
+)
 
 Which = Literal['first', 'last', 'all']
 

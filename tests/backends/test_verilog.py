@@ -380,6 +380,40 @@ def test_yosys_synth_xilinx(tmp_path, pipelined):
     assert 'FDRE' in (tmp_path / 'stat.txt').read_text()  # the pipeline registers survived as flip-flops
 
 
+def adder_tree_graph() -> Graph:
+    """(a + b) + (c - d), ((a + b) + (c - d)) - e: single-use sums feeding sums, unshifted."""
+    g = Graph('tree')
+    x = g.add_input('x', TensorType((5,), (QInterval(0, 255, 0),) * 4 + (QInterval(-128, 127, 0),)))
+    a, b, c, d, e = (scalar(g, x, i) for i in range(5))
+    t = g.add(Op.SHIFT_ADD, [a, b], {'shift': 0, 'sub': False})
+    u = g.add(Op.SHIFT_ADD, [c, d], {'shift': 0, 'sub': True})
+    v = g.add(Op.SHIFT_ADD, [t, u], {'shift': 0, 'sub': False})
+    y = g.add(Op.SHIFT_ADD, [v, e], {'shift': 0, 'sub': True})
+    g.add_output('y', g.add(Op.GATHER, [y], {'index': np.array([0])}))
+    verify(g)
+    return g
+
+
+@needs_yosys
+def test_yosys_keeps_every_adder_a_two_input_carry_chain(tmp_path):
+    """yosys' ``alumacc`` merges a sum whose whole result feeds one other sum into a multi-operand
+    ``$macc`` (mapped to full-adder trees: ~1.5x the LUTs of two-input carry chains); the guard
+    LSB of every emitted adder keeps each one its own ``$alu``."""
+    (tmp_path / 'model.v').write_text(emit_verilog(adder_tree_graph())['model.v'])
+    script = 'read_verilog model.v; proc; flatten; opt; wreduce; alumacc; tee -o stat.txt stat'
+    proc = subprocess.run(['yosys', '-q', '-p', script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    cells = dict(re.findall(r'^\s+(\$\w+)\s+(\d+)$', (tmp_path / 'stat.txt').read_text(), re.M))
+    assert '$macc' not in cells and int(cells['$alu']) == 4, cells
+
+
+@needs_verilator
+def test_adder_tree_verilator_matches_interpreter(tmp_path):
+    g = adder_tree_graph()
+    res = hw_verify(g, random_int_inputs(g, 500, seed=3), simulator='verilator', workdir=tmp_path)
+    assert res.ok and res.total == 500, res.first_mismatch_detail
+
+
 # =========================================================================== bit-exactness
 
 

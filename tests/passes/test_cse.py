@@ -317,3 +317,35 @@ def test_term_rows_mirror_columns(wb):
         got = sorted(zip(s.t_op[j][live].tolist(), s.t_sh[j][live].tolist(), s.t_sg[j][live].tolist()))
         assert got == want
         assert sorted(s.slot[j]) == [(o, e) for o, e, _ in want]
+
+
+def _bias_op_depths(prog: dict) -> tuple[list[int], list[int]]:
+    """(depth of every op adding a constant, depth of every op) of one program variant."""
+    base = prog['n_in'] + len(prog['consts'])
+    dep: list[int] = []
+    for a, b, _s, _sub in prog['ops']:
+        dep.append(1 + max((dep[o - base] if o >= base else 0) for o in (a, b) if o >= 0))
+    consts = range(prog['n_in'], base)
+    return [d for (a, b, _s, _sub), d in zip(prog['ops'], dep) if a in consts or b in consts], dep
+
+
+def test_bias_joins_at_the_root_when_the_terms_leave_room():
+    # four terms fit 2 levels; as a leaf the bias made it ceil(log2 5) = 3 anyway, so it is the last add
+    w = np.array([[1.0], [2.0], [4.0], [8.0]])
+    prog = solve(w, [0.375], [QInterval(0, 15, 0)] * 4, share=False)
+    (bias_depths, depths) = _bias_op_depths(prog)
+    assert prog['depth'] == 3 and bias_depths == [3] and program_matches(w, prog, [0.375])
+    # seven terms need 3 levels and leave room for one leaf only: the bias stays a leaf
+    w7 = np.ones((7, 1))
+    prog7 = solve(w7, [0.5], [QInterval(0, 15, 0)] * 7, share=False)
+    assert prog7['depth'] == 3 and _bias_op_depths(prog7)[0] == [1]
+
+
+@settings(max_examples=60)
+@given(weight_matrices(max_in=9, max_out=6), st.booleans())
+def test_late_bias_never_deepens_a_program(wb, share):
+    w, b = wb
+    prog = solve(w, b, share=share)
+    assert program_matches(w, prog, b)
+    if not share:  # balanced trees: still the minimal depth, bias included
+        assert prog['depth'] == minimal_depth(w, b)
