@@ -78,10 +78,10 @@ def hgqc_metrics(program: dict[str, Any], types: Sequence[Any]) -> dict[str, int
 
 
 def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int | None = None) -> dict[str, Any]:
-    from hgqc.passes.cse import DECOMPOSE_DEPTH, program_matches, solve
+    from hgqc.passes.cse import program_matches, solve
 
     if decompose_depth is None:
-        decompose_depth = DECOMPOSE_DEPTH
+        decompose_depth = -1  # hgqc's default (DECOMPOSE_DEPTH, none above LARGE_DIGITS)
 
     types = _qint_types(case)
     t0 = time.perf_counter()

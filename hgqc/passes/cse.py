@@ -21,8 +21,8 @@ bias (a constant operand) joins that tree as late as the program's depth allows
 
 Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
 above, (3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; default ``RESTARTS_BITS``
-for objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS``
-digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise),
+for objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS_BITS``
+/ ``RESTART_DIGITS`` digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise),
 and (4) column decompositions up to tree depth ``options.extra['cse.decompose_depth']`` (default
 ``DECOMPOSE_DEPTH`` = 2; above ``LARGE_DIGITS`` (50000) signed digits neither (3) nor (4) by
 default, for time; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree
@@ -110,6 +110,9 @@ RESTART_DIGITS = 4000
 # only: each alternative costs a full greedy run (dense 8-bit 256x256: 183k digits); the largest
 # case of the benchmark suite (dense 8-bit 128x128) has 45940
 LARGE_DIGITS = 50000
+# 'bits': above this many digits one restart only (on the suite the larger cmvms' restarts are within
+# 1.6 % of the plain greedy, and each costs a full greedy run: 32x32 dense went from 1x to 4-6x da4ml)
+RESTART_DIGITS_BITS = 1000
 PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per block (bounds its memory)
 DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
 ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
@@ -947,12 +950,33 @@ def solve(
     skips CSE and only builds the balanced adder trees (a plain CSD expansion). ``restarts``
     extra greedy runs with seeded cost perturbations (``_jitter``) are made (``-1``:
     ``RESTARTS_BITS`` for ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above
-    ``RESTART_DIGITS`` digits, none above ``LARGE_DIGITS``), and column decompositions
-    (``hgqc.passes.decompose``, every tree depth up to ``decompose_depth`` that fits the depth limit;
-    ``-1``: ``DECOMPOSE_DEPTH``, 0 above ``LARGE_DIGITS`` digits). Deterministic pick:
-    ``objective='adders'`` keeps the fewest adders, then bits, then depth; ``'bits'`` keeps the
-    plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found (``_pick_bits``).
+    ``RESTART_DIGITS_BITS`` / ``RESTART_DIGITS`` digits, none above ``LARGE_DIGITS``), and column
+    decompositions (``hgqc.passes.decompose``, every tree depth up to ``decompose_depth`` that fits
+    the depth limit; ``-1``: ``DECOMPOSE_DEPTH``, 0 above ``LARGE_DIGITS`` digits). Deterministic
+    pick: ``objective='adders'`` keeps the fewest adders, then bits, then depth; ``'bits'`` keeps
+    the plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found
+    (``_pick_bits``).
     """
+    return _solve(weights, bias, types, max_depth, share, digits, restarts, decompose_depth, objective)[0]
+
+
+Tag = tuple[str, int]  # which candidate won: ('trees', 0), ('greedy', salt) or ('tree', decomposition depth)
+
+
+def _solve(
+    weights: np.ndarray,
+    bias: Sequence[float] | None,
+    types: Sequence[QInterval] | None,
+    max_depth: int | None,
+    share: bool,
+    digits: np.ndarray | None,
+    restarts: int,
+    decompose_depth: int,
+    objective: str,
+    only: Tag | None = None,
+) -> tuple[dict[str, Any], Tag]:
+    """``solve``, also returning the winner's tag; ``only`` builds just the plain greedy and that
+    candidate (the other variants of a cmvm reuse the strategy that won on its main variant)."""
     if objective not in OBJECTIVES:
         raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
     w = np.asarray(weights, dtype=np.float64)
@@ -964,42 +988,54 @@ def solve(
     b = None if bias is None else [float(v) for v in np.ravel(bias)]
     plain = _Solver(n_in, digits, n_out, b, types)
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
-    best = plain.program()
+    best: dict[str, Any] = plain.program()
+    if not share:
+        return best, ('trees', 0)
+    large = len(digits) > LARGE_DIGITS
+    if restarts < 0:  # default: RESTARTS_BITS / RESTARTS by objective, fewer on large cmvms
+        big = len(digits) > (RESTART_DIGITS_BITS if objective == 'bits' else RESTART_DIGITS)
+        restarts = 0 if large else (RESTARTS_BITS if objective == 'bits' else RESTARTS) // (2 if big else 1)
+    if decompose_depth < 0:
+        decompose_depth = 0 if large else DECOMPOSE_DEPTH
+    if only is None:
+        salts, depths = list(range(restarts + 1)), list(range(decompose_depth, 0, -1))
+    else:  # the plain greedy and the one strategy
+        salts = [0] + ([only[1]] if only[0] == 'greedy' and only[1] else [])
+        depths = [only[1]] if only[0] == 'tree' else []
+    cands: list[dict[str, Any]] = []
+    tags: list[Tag] = []
+    for salt in salts:
+        s = _Solver(n_in, digits, n_out, b, types, salt)
+        s.run_cse(limit)
+        cands.append(s.program())
+        tags.append(('greedy', salt))
+    seen: set[tuple] = set()  # a shallower limit often gives the same tree: solve it once
+    for k in depths:  # every tree depth that fits
+        cand = _solve_decomposed(w, b, types, limit, k, len(digits), seen)
+        if cand is not None and cand['depth'] <= limit:
+            cands.append(cand)
+            tags.append(('tree', k))
+    if objective == 'bits':
+        i = _pick_bits(best, cands, types)
+        return (best, ('trees', 0)) if i < 0 else (cands[i], tags[i])
 
-    def rank(prog: dict[str, Any]) -> tuple[int, int, int]:  # objective 'adders'
+    def rank(prog: dict[str, Any]) -> tuple[int, int, int]:
         adders, bits = program_cost(prog, types)
         return adders, bits, prog['depth']
 
-    if share:
-        large = len(digits) > LARGE_DIGITS
-        if restarts < 0:  # default: RESTARTS_BITS / RESTARTS by objective, half as many on large cmvms
-            restarts = RESTARTS_BITS if objective == 'bits' else RESTARTS
-            restarts = 0 if large else restarts if len(digits) <= RESTART_DIGITS else restarts // 2
-        if decompose_depth < 0:
-            decompose_depth = 0 if large else DECOMPOSE_DEPTH
-        cands = []
-        for salt in range(restarts + 1):
-            s = _Solver(n_in, digits, n_out, b, types, salt)
-            s.run_cse(limit)
-            cands.append(s.program())
-        for k in range(decompose_depth, 0, -1):  # every tree depth that fits
-            cand = _solve_decomposed(w, b, types, limit, k, len(digits))
-            if cand is not None and cand['depth'] <= limit:
-                cands.append(cand)
-        if objective == 'bits':
-            return _pick_bits(best, cands, types)
-        score = rank(best)
-        for i, cand in enumerate(cands):
-            c = rank(cand)
-            if c <= score if i == 0 else c < score:
-                best, score = cand, c  # ties go to the shared program (greedy sharing can lose on tiny matrices)
-    return best
+    score, tag = rank(best), ('trees', 0)
+    for i, cand in enumerate(cands):
+        c = rank(cand)
+        if c <= score if i == 0 else c < score:
+            best, score, tag = cand, c, tags[i]  # ties go to the shared program (greedy sharing can lose on tiny matrices)
+    return best, tag
 
 
-def _pick_bits(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequence[QInterval]) -> dict[str, Any]:
-    """Objective 'bits': the plain greedy (``cands[0]``, or the plain CSD ``trees`` when they are
-    better), unless an acceptable alternative has more than ``ADDER_GUARD`` fewer adders; then the
-    fewest bits among the acceptable ones within ``ADDER_GUARD`` of the fewest adders.
+def _pick_bits(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequence[QInterval]) -> int:
+    """Objective 'bits': the index of the plain greedy (``cands[0]``; -1 for the plain CSD
+    ``trees`` when they are better), unless an acceptable alternative has more than
+    ``ADDER_GUARD`` fewer adders; then the fewest bits among the acceptable ones within
+    ``ADDER_GUARD`` of the fewest adders.
 
     Acceptable: no deeper than the plain greedy, or deeper but with bits times ``1 + DEPTH_PENALTY``
     per extra level still below the greedy's (depth budget spent end to end must buy real bits)."""
@@ -1013,19 +1049,30 @@ def _pick_bits(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequen
     fewest = min(cost[i][0] for i in ok)
     if fewest >= (1 - ADDER_GUARD) * a0:  # the greedy is within the guard: keep it (or the trees)
         t = (*program_cost(trees, types)[::-1], trees['depth'])
-        return trees if t < (b0, a0, d0) else cands[0]  # greedy sharing can lose to the plain trees on tiny matrices
+        return -1 if t < (b0, a0, d0) else 0  # greedy sharing can lose to the plain trees on tiny matrices
     near = [i for i in ok if cost[i][0] <= (1 + ADDER_GUARD) * fewest]
-    return cands[min(near, key=lambda i: (score(cost[i]), cost[i][0], cost[i][2], i))]
+    return min(near, key=lambda i: (score(cost[i]), cost[i][0], cost[i][2], i))
 
 
 def _solve_decomposed(
-    w: np.ndarray, bias: list[float] | None, types: Sequence[QInterval], limit: int, tree_depth: int, n_digits: int
+    w: np.ndarray,
+    bias: list[float] | None,
+    types: Sequence[QInterval],
+    limit: int,
+    tree_depth: int,
+    n_digits: int,
+    seen: set[tuple] | None = None,
 ) -> dict[str, Any] | None:
     """CSE over the residual columns of a depth-``tree_depth`` decomposition (None: does not fit
-    the depth limit, or fewer digits to sum is not expected)."""
+    the depth limit, fewer digits to sum is not expected, or the tree is in ``seen``)."""
     dec = decompose(w, tree_depth)
     if dec is None:
         return None
+    if seen is not None:
+        tree = (dec.parent, dec.shift, dec.sign)
+        if tree in seen:
+            return None
+        seen.add(tree)
     digits = csd_matrix(dec.residual)
     if len(digits) + sum(p >= 0 for p in dec.parent) >= n_digits:
         return None
@@ -1157,7 +1204,12 @@ def cmvm_program(
     else:
         first = {v: p for p, v in reversed(list(enumerate(select)))}
         reps = [pos[first[v]] for v in range(len(sigs))]
-    variants = [solve(w, bias, r, max_depth, share, digits, restarts, decompose_depth, objective) for r in reps]
+    # the variant most positions use gets every candidate; the others only the plain greedy and
+    # the strategy that won there (same matrix, other input types: a conv costs a few solves)
+    main = int(np.argmax(np.bincount(select, minlength=len(reps))))
+    opts = (max_depth, share, digits, restarts, decompose_depth, objective)
+    prog, tag = _solve(w, bias, reps[main], *opts)
+    variants = [prog if v == main else _solve(w, bias, r, *opts, only=tag)[0] for v, r in enumerate(reps)]
     return {'variants': variants, 'select': select}
 
 

@@ -128,6 +128,25 @@ def test_deterministic_programs():
     assert solve(w, b) == solve(w.copy(), b.copy())
 
 
+def test_variants_reuse_the_main_variants_strategy():
+    """The variant most positions use gets every candidate; the others the plain greedy and the
+    winning strategy only, so they equal a solve restricted to that tag (and stay exact)."""
+    from hgqc.passes.cse import _solve
+
+    rng = np.random.default_rng(11)
+    w = dyadic_matrix(rng, (8, 8), bits=4, zeros=0.0)
+    g = Graph()
+    wide, narrow = QInterval(-128, 127, 0), QInterval(0, 15, 0)
+    x = g.add_input('x', TensorType((3, 8), (wide,) * 8 + (narrow,) * 8 + (wide,) * 8))
+    n = g.add(Op.CMVM, [x], {'weights': w, 'bias': np.zeros(8)}, name='conv')
+    prog = cmvm_program(n, None)
+    assert prog['select'] == [0, 1, 0]  # variant 0 (wide) is the main one
+    main, tag = _solve(w, np.zeros(8), (wide,) * 8, None, True, None, -1, 2, 'bits')
+    assert prog['variants'][0] == main
+    other = _solve(w, np.zeros(8), (narrow,) * 8, None, True, None, -1, 2, 'bits', only=tag)[0]
+    assert prog['variants'][1] == other and program_matches(w, prog, np.zeros(8))
+
+
 def test_deterministic_printed_ir():
     opts = CompileOptions(latency_cutoff=2)
     a = print_graph(PassManager(options=opts).run(mlp(3, 12, 10, 5)))
