@@ -368,3 +368,19 @@ def test_late_bias_never_deepens_a_program(wb, share):
     assert program_matches(w, prog, b)
     if not share:  # balanced trees: still the minimal depth, bias included
         assert prog['depth'] == minimal_depth(w, b)
+
+
+def test_large_cmvms_default_to_the_plain_greedy(monkeypatch):
+    # above LARGE_DIGITS the defaults make no restarts and no decompositions (time); explicit ones still run
+    import hgqc.passes.cse as cse
+
+    rng = np.random.default_rng(5)
+    w = rng.integers(-7, 8, size=(12, 12)) / 8.0
+    types = [QInterval(-128, 127, 0)] * 12
+    monkeypatch.setattr(cse, 'LARGE_DIGITS', 10)
+    plain = solve(w, None, types, restarts=0, decompose_depth=0)
+    assert solve(w, None, types) == plain and solve(w, None, types, objective='adders') == plain
+    calls = []
+    monkeypatch.setattr(cse, '_solve_decomposed', lambda *a: calls.append(a[4]))
+    solve(w, None, types, decompose_depth=2)
+    assert calls == [2, 1]
