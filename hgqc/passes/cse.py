@@ -118,6 +118,7 @@ DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this m
 ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
 DEPTH_PENALTY = 0.02  # 'bits': share of adder bits one level deeper than the plain greedy must save
 COMPACT_MIN = 1 << 14  # the heap is compacted when more than this many and half its entries are dead
+COMPACT_BLOCK = 1 << 16  # ... in blocks of this many entries
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -383,31 +384,44 @@ class _Solver:
     def compact(self) -> None:
         """Drop the heap entries that would only be popped and skipped: superseded ones, and those
         whose count fell below 2 (their pattern is then no candidate: ``best`` cleared, as a pop
-        would); then drop the new operands' patterns without a live entry from the arrays (they
-        are never looked at again: a count below 2 is "not counted") and renumber."""
-        arr = np.array(self.heap, dtype=object)
-        idx = (arr & _IDX_MASK).astype(np.int64)
-        sav = (-(arr >> _SAV_SHIFT)).astype(np.int64)
-        live = self.best[idx] == sav
-        ok = self.cnt[idx] >= 2
-        self.best[idx[live & ~ok]] = -1
-        arr, idx = arr[live & ok], idx[live & ok]
+        would); when most of the pattern arrays are then unused, drop the new operands' patterns
+        without a live entry (never looked at again: a count below 2 is "not counted") and renumber.
+        Works in blocks of ``COMPACT_BLOCK`` entries (its temporaries are Python ints too)."""
+        heap, kept, idxs, arr = self.heap, [], [], None
+        for start in range(0, len(heap), COMPACT_BLOCK):
+            arr = np.array(heap[start : start + COMPACT_BLOCK], dtype=object)
+            idx = (arr & _IDX_MASK).astype(np.int64)
+            sav = (-(arr >> _SAV_SHIFT)).astype(np.int64)
+            live = self.best[idx] == sav
+            ok = self.cnt[idx] >= 2
+            self.best[idx[live & ~ok]] = -1
+            kept.append(arr[live & ok])
+            idxs.append(idx[live & ok])
+        del heap, arr
+        self.heap = []
+        arr, idx = np.concatenate(kept) if kept else np.zeros(0, dtype=object), np.concatenate(idxs) if idxs else _i64([])
+        del kept, idxs
         n0, n = len(self.keys0), self.n_pat
         keep = np.ones(n, dtype=bool)
         keep[n0:] = (self.best[n0:n] >= 0) | (self.cnt[n0:n] >= 2)
-        remap = np.cumsum(keep) - 1
-        m = int(remap[-1]) + 1 if n else 0
-        cap = max(2 * m, 1024)
-        self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.cnt, self.cst, self.best))
-        self.n_pat = m
-        sk, si = self.skeys[: self.n_s], self.sidx[: self.n_s]
-        ks = keep[si]
-        self.skeys, self.sidx = (
-            np.resize(sk[ks], max(2 * int(ks.sum()), 1024)),
-            np.resize(remap[si[ks]], max(2 * int(ks.sum()), 1024)),
-        )
-        self.n_s = int(ks.sum())
-        self.heap = (arr - (idx - remap[idx]).astype(object)).tolist()
+        m = int(np.count_nonzero(keep))
+        if 2 * m > n:  # renumbering would free little: keep the arrays and the entries as they are
+            self.heap = arr.tolist()
+        else:
+            remap = np.cumsum(keep) - 1
+            cap = max(2 * m, 1024)
+            self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.cnt, self.cst, self.best))
+            self.n_pat = m
+            sk, si = self.skeys[: self.n_s], self.sidx[: self.n_s]
+            ks = keep[si]
+            self.n_s = int(ks.sum())
+            self.skeys = np.resize(sk[ks], max(2 * self.n_s, 1024))
+            self.sidx = np.resize(remap[si[ks]], max(2 * self.n_s, 1024))
+            for start in range(0, len(arr), COMPACT_BLOCK):
+                a, i = arr[start : start + COMPACT_BLOCK], idx[start : start + COMPACT_BLOCK]
+                self.heap.extend((a - (i - remap[i]).astype(object)).tolist())
+                arr[start : start + COMPACT_BLOCK] = None  # the old entries go as the new ones come
+        del arr
         heapq.heapify(self.heap)
         self.dead = 0
 
