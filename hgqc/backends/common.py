@@ -390,6 +390,7 @@ class Builder:
         self.body: list[Stmt] = []
         self.scope = 't'  # name hint for temporaries of the node being emitted
         self._temps: dict[tuple[str, int, bool], Val] = {}  # one temporary per distinct expression
+        self.env: dict[Node, list[Val]] = {}  # every emitted node's element values (the walker's)
 
     # ------------------------------------------------------------------ declarations
     def define(self, v: Val, hint: str, comment: str = '') -> Val:
@@ -694,8 +695,50 @@ def _emit_relu(e: Elem) -> tuple[Val, int]:
     return e.b.mux(e.b.sign(x), e.b.const(0, x.width, True), x), t.f
 
 
+def _relu_quantized(e: Elem, k: int) -> tuple[Val, Val] | None:
+    """``(s, v)`` when operand ``k`` is ``quantize(relu(y))``: its value is ``s ? 0 : v`` for
+    ``s = (y < 0)`` and ``v = quantize(y)`` (relu(y) = y when ``y >= 0``, and every quantize maps
+    0 to 0), ``v`` in the operand's stored type (meaningful only where ``s == 0``). None for any
+    other operand."""
+    q = e.node.inputs[k]
+    if q.op is not Op.QUANTIZE or q.shape != e.node.shape or q.inputs[0].op is not Op.RELU or q.attrs.get('div') is not None:
+        return None
+    y = q.inputs[0].inputs[0]
+    ty, yv = y.type.elems[e.index], e.b.env[y][e.index]
+    if not ty.signed or yv.width == 0:
+        return None
+    # the operand's own quantize, applied to y instead of relu(y) (natural/out are not read)
+    val, f = _emit_quantize(Elem(e.b, q, e.index, [yv], [ty], ty, ty))
+    return e.b.sign(yv), e.b.convert(val, f, e.types[k])
+
+
+def _fused_max(e: Elem, f: int) -> Val | None:
+    """``max(r1, r2)`` of non-negative operands where at least one is ``quantize(relu(y))``
+    (``_relu_quantized``), without the relus: compare the un-relu'd ``v``s and pick with the signs,
+
+        max = (s1 & s2) ? 0 : (s1 | (~s2 & v1 < v2)) ? v2 : v1
+
+    (an operand without the pattern has ``s = 0``, ``v = r``). Saves the relu's AND gate per
+    bit of each operand: yosys does not fold them into the comparator and the mux."""
+    pats = [_relu_quantized(e, k) for k in range(2)]
+    if not any(pats) or any(t.lo < 0 for t in e.types):
+        return None
+    zero = e.b.const(0, 1, False)
+    (s1, v1), (s2, v2) = ((p if p is not None else (zero, x)) for p, x in zip(pats, e.args))
+    a, b = (e.b.shl(v, f - t.f) for v, t in zip((v1, v2), e.types))
+    a, b = (e.b.shared(v) for v in e.b.common(a, b))
+    pick_b = e.b.logic('|', s1, e.b.logic('&', e.b.invert(s2), e.b.less(a, b)))
+    out = e.b.mux(pick_b, b, a)
+    both = e.b.logic('&', s1, s2)
+    return e.b.mux(both, e.b.const(0, out.width, out.signed), out)
+
+
 def _minmax(e: Elem, take_max: bool) -> tuple[Val, int]:
     f = e.natural.f
+    if take_max:
+        fused = _fused_max(e, f)
+        if fused is not None:
+            return fused, f
     a, b = (e.b.shl(v, f - t.f) for v, t in zip(e.args, e.types))
     a, b = (e.b.shared(v) for v in e.b.common(a, b))
     lt = e.b.less(a, b)
@@ -874,7 +917,7 @@ def build_netlist(graph: Graph, syntax: Syntax, top: str) -> Netlist:
     b = Builder(syntax, ns)
     ports_in = {n: p for n, p in zip(graph.inputs, layout['inputs'])}
     live = live_nodes(graph)
-    env: dict[Node, list[Val]] = {}
+    env: dict[Node, list[Val]] = b.env
     for node in graph.nodes.values():
         if node not in live:
             continue

@@ -414,6 +414,56 @@ def test_adder_tree_verilator_matches_interpreter(tmp_path):
     assert res.ok and res.total == 500, res.first_mismatch_detail
 
 
+def relu_pool_graph() -> Graph:
+    """Max trees over ``quantize(relu(y))`` (several round/overflow modes, finer and coarser steps)
+    and over a non-negative input: the max emitter compares the un-relu'd values."""
+    g = Graph('relu_pool')
+    x = g.add_input(
+        'x',
+        TensorType(
+            (6,),
+            (
+                QInterval(-300, 500, 4),
+                QInterval(-77, 40, 2),
+                QInterval(-512, 511, 3),
+                QInterval(-9, 300, 5),
+                QInterval(0, 60, 1),
+                QInterval(-40, 3, 0),
+            ),
+        ),
+    )
+    s = [scalar(g, x, i) for i in range(6)]
+    modes = [
+        (2, 2, Round.TRN, Overflow.WRAP),
+        (1, 3, Round.RND, Overflow.SAT),
+        (3, 1, Round.RND_CONV, Overflow.WRAP),
+        (2, 4, Round.TRN, Overflow.SAT),
+    ]
+    r = [quant(g, g.add(Op.RELU, [v]), 0, i, f, rnd, ovf) for v, (i, f, rnd, ovf) in zip(s, modes)]
+    r.append(quant(g, g.add(Op.RELU, [s[5]]), 0, 3, 0, Round.RND, Overflow.WRAP))
+    m1 = g.add(Op.MAX, [r[0], r[1]])
+    m2 = g.add(Op.MAX, [r[2], s[4]])  # one side plain (non-negative)
+    m3 = g.add(Op.MAX, [r[3], r[4]])
+    top = g.add(Op.MAX, [g.add(Op.MAX, [m1, m2]), m3])
+    outs = [m1, m2, m3, top, g.add(Op.MAX, [r[4], s[5]])]  # the last has a signed operand: not fused
+    g.add_output('y', g.add(Op.GATHER, outs, {'index': np.arange(5)}))
+    verify(g)
+    return g
+
+
+@needs_verilator
+def test_relu_pool_max_skips_the_relus_and_matches_interpreter(tmp_path):
+    g = relu_pool_graph()
+    text = emit_verilog(g)['model.v']
+    quantized = re.findall(r'wire \S*\s*(quantize_\d+);', text)
+    assert len(quantized) == 4  # the fifth is a plain slice of its relu
+    read = [q for q in quantized if len(re.findall(rf'\b{q}\b', text)) > 2]  # declared + assigned only: dead
+    assert read == []  # every fused max reads y itself, not quantize(relu(y))
+    assert any(re.match(r'\s*assign max_\d+\S* = .*relu_', line) for line in text.splitlines())  # the unfused one
+    res = hw_verify(g, random_int_inputs(g, N_VECTORS, seed=5), simulator='verilator', workdir=tmp_path)
+    assert res.ok and res.total == N_VECTORS, res.first_mismatch_detail
+
+
 # =========================================================================== bit-exactness
 
 

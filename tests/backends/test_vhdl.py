@@ -18,7 +18,7 @@ from hgqc.backends.vhdl import HELPER_NAMES, emit_vhdl
 from hgqc.runtime.sim import Simulator, random_int_inputs
 from hgqc.runtime.sim import verify as hw_verify
 
-from .test_verilog import N_VECTORS, hostile_names_graph, kitchen_sink_graph, pipelined_graph
+from .test_verilog import N_VECTORS, hostile_names_graph, kitchen_sink_graph, pipelined_graph, relu_pool_graph
 
 needs_ghdl = pytest.mark.skipif(shutil.which('ghdl') is None, reason='ghdl not installed')
 
@@ -76,7 +76,9 @@ def test_ghdl_analyzes_without_warnings(tmp_path, builder):
 
 
 @needs_ghdl
-@pytest.mark.parametrize(('builder', 'seed'), [(kitchen_sink_graph, 1), (pipelined_graph, 4), (hostile_names_graph, 5)])
+@pytest.mark.parametrize(
+    ('builder', 'seed'), [(kitchen_sink_graph, 1), (pipelined_graph, 4), (hostile_names_graph, 5), (relu_pool_graph, 6)]
+)
 def test_ghdl_matches_interpreter(tmp_path, builder, seed):
     g = builder()
     with Simulator(emit_vhdl(g), g, 'ghdl', workdir=tmp_path) as sim:
