@@ -9,7 +9,7 @@ Passes that reorder freely rebuild a new graph with ``Graph.copy_into``-style he
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from .ops import OPS, Op
@@ -41,6 +41,9 @@ class Node:
 
     def __eq__(self, other: object) -> bool:
         return self is other
+
+
+Rewrite = Callable[['Graph', Node, dict[Node, Node]], 'Node | None']  # see Graph.rewritten
 
 
 class Graph:
@@ -131,6 +134,12 @@ class Graph:
 
     def renumbered(self) -> Graph:
         """A copy with dense ids 0..n-1 in topological order (what the printer shows)."""
+        return self.rewritten()
+
+    def rewritten(self, rewrite: Rewrite | None = None) -> Graph:
+        """A copy with dense ids in topological order, in which ``rewrite(new_graph, node, remap)``
+        may build a non-input node's replacement (``None``: copy the node as it is); ``remap`` maps
+        the old nodes seen so far to their new ones."""
         g = Graph(self.name)
         g.input_quant = dict(self.input_quant)
         g.meta = dict(self.meta)
@@ -138,8 +147,9 @@ class Graph:
         for n in self.nodes.values():
             if n.op is Op.INPUT:
                 remap[n] = g.add_input(n.name, n.type)
-            else:
-                remap[n] = g.add(n.op, [remap[i] for i in n.inputs], n.attrs, n.type, n.name)
+                continue
+            new = rewrite(g, n, remap) if rewrite is not None else None
+            remap[n] = new if new is not None else g.add(n.op, [remap[i] for i in n.inputs], n.attrs, n.type, n.name)
         # keep declared input order even if nodes were created in another order
         g.inputs = [remap[i] for i in self.inputs]
         g.outputs = [(name, remap[v]) for name, v in self.outputs]

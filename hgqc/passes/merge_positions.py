@@ -91,18 +91,11 @@ def _merge(g: Graph, n: Node, x: Node, remap: dict[Node, Node], max_digits: int)
 
 def merge_positions(graph: Graph, max_digits: int = MAX_DIGITS) -> Graph:
     """A new graph with every eligible multi-position cmvm merged (see the module docstring)."""
-    g = Graph(graph.name)
-    g.input_quant = dict(graph.input_quant)
-    g.meta = dict(graph.meta)
-    remap: dict[Node, Node] = {}
-    for n in graph.nodes.values():
-        if n.op is Op.INPUT:
-            remap[n] = g.add_input(n.name, n.type)
-            continue
-        new = _merge(g, n, n.inputs[0], remap, max_digits) if n.op is Op.CMVM else None
-        remap[n] = new if new is not None else g.add(n.op, [remap[i] for i in n.inputs], n.attrs, n.type, n.name)
-    g.inputs = [remap[i] for i in graph.inputs]
-    g.outputs = [(name, remap[v]) for name, v in graph.outputs]
+
+    def rewrite(g: Graph, n: Node, remap: dict[Node, Node]) -> Node | None:
+        return _merge(g, n, n.inputs[0], remap, max_digits) if n.op is Op.CMVM else None
+
+    g = graph.rewritten(rewrite)
     from .prune import dead_code_elimination
 
     return dead_code_elimination(g)
