@@ -263,15 +263,17 @@ class _Stage(NamedTuple):
     native_cost: float
 
 
-def _stage_from_da4ml(comb) -> _Stage:
+def _stage_from_comb(comb, tool: str, operands, shift_of, input_of) -> _Stage:
+    """One peer solution as a ``_Stage``; the peers differ only in where an op keeps its operands."""
     inputs, adds = [], []
     for n, op in enumerate(comb.ops):
         if op.opcode == -1:
-            inputs.append((n, int(op.id0)))
+            inputs.append((n, int(input_of(op))))
         elif op.opcode in (0, 1):
-            adds.append((n, int(op.id0), int(op.id1), int(op.data), op.opcode == 1))
+            a, b = operands(op)
+            adds.append((n, int(a), int(b), int(shift_of(op)), op.opcode == 1))
         else:
-            raise NotImplementedError(f'da4ml opcode {op.opcode} in a CMVM solution')
+            raise NotImplementedError(f'{tool} opcode {op.opcode} in a CMVM solution')
     return _Stage(
         inputs,
         adds,
@@ -283,28 +285,14 @@ def _stage_from_da4ml(comb) -> _Stage:
         [bool(s) for s in comb.out_negs],
         float(comb.cost),
     )
+
+
+def _stage_from_da4ml(comb) -> _Stage:
+    return _stage_from_comb(comb, 'da4ml', lambda op: (op.id0, op.id1), lambda op: op.data, lambda op: op.id0)
 
 
 def _stage_from_alkaid(comb) -> _Stage:
-    inputs, adds = [], []
-    for n, op in enumerate(comb.ops):
-        if op.opcode == -1:
-            inputs.append((n, int(op.data[0])))
-        elif op.opcode in (0, 1):
-            adds.append((n, int(op.addr[0]), int(op.addr[1]), int(op.data[0]), op.opcode == 1))
-        else:
-            raise NotImplementedError(f'alkaid opcode {op.opcode} in a CMVM solution')
-    return _Stage(
-        inputs,
-        adds,
-        [tuple(op.qint) for op in comb.ops],
-        [float(op.latency) for op in comb.ops],
-        [int(s) for s in comb.inp_shifts],
-        [int(i) for i in comb.out_idxs],
-        [int(s) for s in comb.out_shifts],
-        [bool(s) for s in comb.out_negs],
-        float(comb.cost),
-    )
+    return _stage_from_comb(comb, 'alkaid', lambda op: op.addr[:2], lambda op: op.data[0], lambda op: op.data[0])
 
 
 def _carry_bits(q0, q1, shift: int) -> int:
