@@ -12,12 +12,9 @@ import os
 os.environ.setdefault('KERAS_BACKEND', 'jax')
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 from hgq.layers import QAdd, QBatchNormDense, QDense, QEinsumDense, QUnaryFunctionLUT  # noqa: E402
-from hgq.utils import trace_minmax  # noqa: E402
-from hgq.utils.sugar import BetaScheduler, PieceWiseSchedule  # noqa: E402
 
-from .models import JSC_N_CLASSES, JSC_N_FEATURES, make_jsc_data  # noqa: E402
+from .models import JSC_N_CLASSES, JSC_N_FEATURES, fit_with_ebops, make_jsc_data  # noqa: E402
 
 __all__ = ['make_functional_model']
 
@@ -42,14 +39,6 @@ def make_functional_model(seed: int = 0, epochs: int = 40, n_samples: int = 4096
     h = keras.layers.Flatten(name='flatten')(h)
     out = QDense(JSC_N_CLASSES, name='dense_out')(h)
     model = keras.Model(inp, out, name='functional_example')
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-2),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=['accuracy'],
-    )
-    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (5, 1e-7, 'log'), (epochs, 1e-5, 'constant')])
-    model.fit(x[:n_train], y[:n_train], epochs=epochs, batch_size=256, callbacks=[BetaScheduler(schedule)], verbose=verbose)
-    trace_minmax(model, x[:n_train], batch_size=4096)
-    pred = np.asarray(model.predict(x[n_train:], batch_size=4096, verbose=0))
-    model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y[n_train:]))
+    data = (x[:n_train], y[:n_train], x[n_train:], y[n_train:])
+    fit_with_ebops(model, data, (5, epochs, 1e-5), 1e-2, epochs, 256, verbose)
     return model

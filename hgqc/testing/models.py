@@ -72,6 +72,36 @@ def make_jsc_data(seed: int = 0, n: int = 4096) -> tuple[np.ndarray, np.ndarray]
     return x.astype(np.float32), y.astype(np.int32)
 
 
+def fit_with_ebops(
+    model: keras.Model,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ramp: tuple[int, int, float],
+    learning_rate: float,
+    epochs: int,
+    batch_size: int,
+    verbose: int = 0,
+) -> None:
+    """Train a classifier with an EBOPs penalty, calibrate it, and record its test accuracy.
+
+    ``ramp = (start, end, beta_final)``: beta is 1e-7 until epoch ``start``, ramps
+    logarithmically to ``beta_final`` at epoch ``end`` and holds. Then ``trace_minmax`` on the
+    training set; the quantized test accuracy is stored as ``model._hgqc_accuracy``.
+    """
+    x_train, y_train, x_test, y_test = data
+    start, end, beta_final = ramp
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=['accuracy'],
+    )
+    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (start, 1e-7, 'log'), (end, beta_final, 'constant')])
+    callbacks = [BetaScheduler(schedule)]
+    model.fit(x_train, y_train, epochs=epochs, batch_size=batch_size, shuffle=True, callbacks=callbacks, verbose=verbose)
+    trace_minmax(model, x_train, batch_size=4096)
+    pred = np.asarray(model.predict(x_test, batch_size=4096, verbose=0))
+    model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y_test))
+
+
 def make_jsc_model(
     seed: int = 0,
     epochs: int = 200,
@@ -107,28 +137,11 @@ def make_jsc_model(
     out = QDense(JSC_N_CLASSES, name='dense_out')(h)
     model = keras.Model(inp, out, name='jsc_hgq')
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=['accuracy'],
-    )
     # beta: 1e-7 for `warmup` epochs, log ramp to beta_final, hold for the last ~1/6 epochs
     e1 = max(warmup + 1, epochs - max(1, epochs // 6))
-    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (warmup, 1e-7, 'log'), (e1, beta_final, 'constant')])
-    model.fit(
-        x_train,
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=[BetaScheduler(schedule)],
-        verbose=verbose,
-    )
-
-    trace_minmax(model, x_train, batch_size=4096)
-    pred = np.asarray(model.predict(x_test, batch_size=4096, verbose=0))
+    ramp = (warmup, e1, beta_final)
+    fit_with_ebops(model, (x_train, y_train, x_test, y_test), ramp, learning_rate, epochs, batch_size, verbose)
     model._hgqc_train_data = (x_train, y_train)
-    model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y_test))
     return model
 
 
@@ -181,26 +194,9 @@ def make_digits_cnn(
     h = keras.layers.Flatten(name='flatten')(h)
     out = QDense(10, name='dense_out')(h)
     model = keras.Model(inp, out, name='digits_cnn')
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=['accuracy'],
-    )
-    warmup = max(1, epochs // 4)
-    schedule = PieceWiseSchedule([(0, 1e-7, 'constant'), (warmup, 1e-7, 'log'), (epochs, beta_final, 'constant')])
-    model.fit(
-        x_train,
-        y_train,
-        epochs=epochs,
-        batch_size=batch_size,
-        shuffle=True,
-        callbacks=[BetaScheduler(schedule)],
-        verbose=verbose,
-    )
-    trace_minmax(model, x_train, batch_size=4096)
-    pred = np.asarray(model.predict(x_test, batch_size=4096, verbose=0))
-    model._hgqc_data = (x_train, y_train, x_test, y_test)
-    model._hgqc_accuracy = float(np.mean(np.argmax(pred, axis=1) == y_test))
+    data = (x_train, y_train, x_test, y_test)
+    fit_with_ebops(model, data, (max(1, epochs // 4), epochs, beta_final), learning_rate, epochs, batch_size, verbose)
+    model._hgqc_data = data
     return model
 
 
