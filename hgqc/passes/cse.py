@@ -42,7 +42,12 @@ Machinery (speed, memory): the initial pair count is made in blocks (``_PairCoun
 ``bincount`` table over all possible patterns when small, else merged ``np.unique`` tables), so it
 never holds every digit pair at once; each substitution updates the counts for all its
 occurrences in one vectorised step over fixed-width term rows (``t_op``/``t_sh``/``t_sg``, one row
-per column, mirrored by the column dicts the occurrence search uses).
+per column, mirrored by the column dicts the occurrence search uses); patterns are found by a
+vectorised hash map (``hgqc.passes.keyindex``). The priority queue is the array of stored savings
+plus a *frontier*: the largest few (``FRONT_SHARE``-th part) picked and sorted by numpy at once,
+and a small heap for what is pushed above the frontier's last entry before it is used up; so the
+order (largest stored saving, then smallest pattern) is that of a lazy heap over all pushes,
+without one Python int per push.
 
 Depth limit: a substitution is only made in a column when that column can still be summed
 within ``limit`` levels (the optimum above, which can only grow as patterns are taken, so a
@@ -87,6 +92,7 @@ from ..ir.types import ZERO, QInterval, TensorType, dyadic
 from ..options import CompileOptions
 from .csd import csd_matrix, csd_value
 from .decompose import Decomposition, decompose
+from .keyindex import KeyIndex
 from .manager import register_pass
 
 Interval = tuple[int, int, int]  # (lo, hi, f): exact values {k * 2^-f : lo <= k <= hi}
@@ -117,8 +123,9 @@ PAIR_CHUNK = 1 << 20  # initial pair count: pairs generated and counted per bloc
 DENSE_PATTERNS = 1 << 22  # ... into a dense table when there are at most this many possible patterns
 ADDER_GUARD = 0.01  # 'bits': tolerance in adders around the fewest found (``_pick_bits``)
 DEPTH_PENALTY = 0.02  # 'bits': share of adder bits one level deeper than the plain greedy must save
-COMPACT_MIN = 1 << 14  # the heap is compacted when more than this many and half its entries are dead
-COMPACT_BLOCK = 1 << 16  # ... in blocks of this many entries
+COMPACT_MIN = 1 << 14  # new operands' patterns are renumbered when more than this many and half are no candidates
+FRONT_MIN = 1 << 10  # the greedy's frontier (``_Solver._refill``): at least this many candidates ...
+FRONT_SHARE = 16  # ... or this share of them
 OBJECTIVES = ('bits', 'adders')  # what ``solve`` minimises first among its candidates
 
 # --------------------------------------------------------------------------- interval helpers
@@ -185,22 +192,25 @@ class _Solver:
         self.dep: list[int] = [0] * n_in
         self.ops: list[Key] = []
         self.memo: dict[Key, int] = {}
-        # counted patterns (``_find``): the initial ones at indices 0 .. len(keys0)-1 (``keys0`` sorted),
-        # then the ones of each new operand as it is made (``skeys``: sorted by newest operand first
-        # (``_newest_first``), ``sidx``: their indices). Per index: pair count, cost, and the saving
-        # of the pattern's live heap entry (-1: none)
+        # counted patterns (``_find``): the initial ones at indices 0 .. len(keys0)-1 (``keys0`` sorted,
+        # looked up in the dense table ``lut`` when there is one), then the ones of each new operand as
+        # it is made; ``index`` maps the encoded patterns ``lut`` does not cover to their indices. Per
+        # index: pattern (``kk``), pair count, cost, and stored saving (``best``, -1: no candidate)
         self.keys0 = np.zeros(0, dtype=np.int64)
-        self.skeys = np.zeros(0, dtype=np.int64)
-        self.sidx = np.zeros(0, dtype=np.int64)
-        self.n_s = 0  # used length of skeys / sidx
+        self.index = KeyIndex()
+        self.kk = np.zeros(0, dtype=np.int64)
         self.cnt = np.zeros(0, dtype=np.int64)
         self.cst = np.zeros(0, dtype=np.int64)
         self.best = np.zeros(0, dtype=np.int64)
-        self.n_pat = 0  # used length of cnt / cst / best
-        self.heap: list[int] = []  # entries ``_entry(saving, key, index)``
+        self.n_pat = 0  # used length of kk / cnt / cst / best
         self.lut: np.ndarray | None = None  # dense pattern table -> initial pattern index (``_PairCounter.index``)
         self.counter: _PairCounter | None = None
-        self.dead = 0  # estimate of the heap entries that are superseded or whose count fell below 2
+        # the priority queue (``run_cse``): the frontier (the best stored savings when it was filled,
+        # as ``_entry`` ints, in order), the pushes since then that rank above
+        # its last entry (``theta``: saving, pattern) in the small heap ``hq``
+        self.front: list[int] = []
+        self.hq: list[int] = []
+        self.theta = (_NEVER, 0)
         self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
         self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
         # the same terms as fixed-width rows (operand -1: empty slot) for vectorised pair updates; a
@@ -264,29 +274,22 @@ class _Solver:
     # that occurs at least twice (decremented as terms are consumed; a pattern of existing operands
     # never gains pairs, only new operands form new patterns) in numpy arrays indexed by pattern, so
     # a substitution's updates are vectorised. A count below 2 means "not a candidate" (like an
-    # absent one). The heap holds one int per entry: (-saving, pattern, index), larger saving
-    # first, then smaller pattern; an entry is live while ``best[index]`` is its saving.
+    # absent one). ``best[i]`` is the stored saving of pattern ``i`` (an upper bound, re-checked when
+    # the greedy looks at the pattern); the greedy always looks at the largest stored saving, then
+    # the smallest pattern (``_entry`` order), exactly as a lazy heap of pushed entries would.
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
         """Pattern index of each key (-1: not counted)."""
+        if self.lut is None:
+            return self.index.get(keys)
         out = np.full(len(keys), -1, dtype=np.int64)
         initial = ((keys >> 33) < self.n_base) & (((keys >> 13) & 0xFFFFF) < self.n_base)
-        if self.lut is not None and len(self.keys0):  # initial patterns: direct look-up in the dense table
-            w = np.flatnonzero(initial)
-            d, ok = self.counter.index(keys[w])
-            out[w[ok]] = self.lut[d[ok]]
-            initial = np.zeros_like(initial)
-        for sel, table, idx in ((initial, self.keys0, None), (~initial, self.skeys[: self.n_s], self.sidx)):
-            if not len(table) or not sel.any():
-                continue
-            w = np.flatnonzero(sel)
-            k = keys[w] if idx is None else _newest_first(keys[w])
-            if idx is not None and len(k) > 1:
-                order = np.argsort(k)
-                w, k = w[order], k[order]
-            pos = np.minimum(np.searchsorted(table, k), len(table) - 1)
-            hit = table[pos] == k
-            out[w[hit]] = pos[hit] if idx is None else idx[pos[hit]]
+        w = np.flatnonzero(initial)
+        d, ok = self.counter.index(keys[w])  # initial patterns: direct look-up in the dense table
+        out[w[ok]] = self.lut[d[ok]]
+        rest = np.flatnonzero(~initial)
+        if len(rest):
+            out[rest] = self.index.get(keys[rest])
         return out
 
     def _index(self, k: int) -> int:
@@ -303,40 +306,21 @@ class _Solver:
 
     def uncount(self, gone: np.ndarray) -> None:
         """One pair fewer for each pattern in ``gone``."""
-        keys, m = np.unique(gone, return_counts=True)  # sorted queries: faster searchsorted
-        idx = self._find(keys)
-        u, m = idx[idx >= 0], m[idx >= 0]
-        before = self.cnt[u]
-        self.cnt[u] = before - m
-        self.dead += int(np.count_nonzero((before >= 2) & (before - m < 2) & (self.best[u] >= 0)))
+        idx = self._find(gone)
+        np.subtract.at(self.cnt, idx[idx >= 0], 1)
 
-    def _add_patterns(self, keys: np.ndarray, counts: np.ndarray, costs: np.ndarray) -> np.ndarray:
-        """Append new patterns (not counted yet) to the arrays; returns their indices."""
+    def _add_patterns(self, keys: np.ndarray, counts: np.ndarray, costs: np.ndarray, index: bool = True) -> np.ndarray:
+        """Append new patterns (not counted yet) to the arrays (``index``: and to ``index``); returns their indices."""
         n, m = self.n_pat, len(keys)
         if n + m > len(self.cnt):
             cap = max(2 * len(self.cnt), n + m, 1024)
-            self.cnt, self.cst, self.best = (np.resize(a, cap) for a in (self.cnt, self.cst, self.best))
-        self.cnt[n : n + m], self.cst[n : n + m], self.best[n : n + m] = counts, costs, -1
+            self.kk, self.cnt, self.cst, self.best = (np.resize(a, cap) for a in (self.kk, self.cnt, self.cst, self.best))
+        self.kk[n : n + m], self.cnt[n : n + m], self.cst[n : n + m], self.best[n : n + m] = keys, counts, costs, -1
         self.n_pat = n + m
-        return np.arange(n, n + m, dtype=np.int64)
-
-    def _add_newest(self, keys: np.ndarray, idx: np.ndarray, append: bool) -> None:
-        """Register the patterns of new operands (``append``: all newer than any registered)."""
-        tk = _newest_first(keys)
-        if append:
-            n, m = self.n_s, len(tk)
-            if n + m > len(self.skeys):
-                cap = max(2 * len(self.skeys), n + m, 1024)
-                self.skeys, self.sidx = np.resize(self.skeys, cap), np.resize(self.sidx, cap)
-            self.skeys[n : n + m], self.sidx[n : n + m] = tk, idx
-            self.n_s = n + m
-            return
-        order = np.argsort(tk)  # a re-made operand (``new_op`` reused it): insert in the middle
-        tk, idx = tk[order], idx[order]
-        pos = np.searchsorted(self.skeys[: self.n_s], tk)
-        self.skeys = np.insert(self.skeys[: self.n_s], pos, tk)
-        self.sidx = np.insert(self.sidx[: self.n_s], pos, idx)
-        self.n_s = len(self.skeys)
+        idx = np.arange(n, n + m, dtype=np.int64)
+        if index:
+            self.index.add(keys, idx)
+        return idx
 
     def costs_of(self, keys: np.ndarray) -> np.ndarray:
         """``adder_cost`` of many patterns (jittered on restarts), vectorised when int64 is safe."""
@@ -360,73 +344,73 @@ class _Solver:
         return int(self.costs_of(np.array([key], dtype=np.int64))[0])
 
     def saving(self, count: int, key: int) -> int:
-        """Heap priority of a pattern with ``count`` pairs: the adder bits its extraction saves."""
+        """Priority of a pattern with ``count`` pairs: the adder bits its extraction saves."""
         return (count - 1) * self.cost(key)
 
     def push(self, i: int, key: int, saving: int) -> None:
-        if self.best[i] >= 0:
-            self.dead += 1  # the previous entry is superseded
+        """Store pattern ``i``'s saving; one that ranks above the frontier's last entry joins ``hq``."""
         self.best[i] = saving
-        heapq.heappush(self.heap, _entry(saving, key, i))
+        ts, tk = self.theta
+        if saving > ts or (saving == ts and key < tk):
+            heapq.heappush(self.hq, _entry(saving, key, i))
 
     def push_many(self, idx: np.ndarray, keys: np.ndarray, savings: np.ndarray) -> None:
-        self.dead += int(np.count_nonzero(self.best[idx] >= 0))
         self.best[idx] = savings
-        heap = self.heap
-        entries = _entries(savings, keys, idx)
-        if len(entries) > len(heap):
-            heap.extend(entries)
-            heapq.heapify(heap)
-        else:
-            for e in entries:
-                heapq.heappush(heap, e)
+        ts, tk = self.theta
+        up = (savings > ts) | ((savings == ts) & (keys < tk))
+        if up.any():
+            for e in _entries(savings[up], keys[up], idx[up]):
+                heapq.heappush(self.hq, e)
 
-    def compact(self) -> None:
-        """Drop the heap entries that would only be popped and skipped: superseded ones, and those
-        whose count fell below 2 (their pattern is then no candidate: ``best`` cleared, as a pop
-        would); when most of the pattern arrays are then unused, drop the new operands' patterns
-        without a live entry (never looked at again: a count below 2 is "not counted") and renumber.
-        Works in blocks of ``COMPACT_BLOCK`` entries (its temporaries are Python ints too)."""
-        heap, kept, idxs, arr = self.heap, [], [], None
-        for start in range(0, len(heap), COMPACT_BLOCK):
-            arr = np.array(heap[start : start + COMPACT_BLOCK], dtype=object)
-            idx = (arr & _IDX_MASK).astype(np.int64)
-            sav = (-(arr >> _SAV_SHIFT)).astype(np.int64)
-            live = self.best[idx] == sav
-            ok = self.cnt[idx] >= 2
-            self.best[idx[live & ~ok]] = -1
-            kept.append(arr[live & ok])
-            idxs.append(idx[live & ok])
-        del heap, arr
-        self.heap = []
-        arr, idx = np.concatenate(kept) if kept else np.zeros(0, dtype=object), np.concatenate(idxs) if idxs else _i64([])
-        del kept, idxs
+    def _refill(self) -> bool:
+        """Make the frontier: the ``FRONT_SHARE``-th part (at least ``FRONT_MIN``) of the candidates
+        with the largest stored savings, in ``_entry`` order (False: no candidate left). Everything
+        outside ranks below its last entry; what is pushed above that until the next refill goes to
+        ``hq``. Candidates whose count fell below 2 are dropped here (as a heap pop would), and when
+        most new-operand patterns are no candidates any more the arrays are renumbered."""
+        n, n0 = self.n_pat, len(self.keys0)
+        best = self.best[:n]
+        best[(best >= 0) & (self.cnt[:n] < 2)] = -1
+        self.front, self.hq, self.theta = [], [], (_NEVER, 0)
+        if n - n0 > COMPACT_MIN:
+            keep = best[n0:] >= 0  # (a pattern of count >= 2 is a candidate)
+            if 2 * int(np.count_nonzero(keep)) < n - n0:
+                self._renumber(keep)
+        live = np.flatnonzero(self.best[: self.n_pat] >= 0)
+        if not len(live):
+            return False
+        k = max(FRONT_MIN, len(live) // FRONT_SHARE)
+        sav = self.best[live]
+        if len(live) > k:
+            cut = np.partition(sav, len(sav) - k)[len(sav) - k]
+            above, tied = np.flatnonzero(sav > cut), np.flatnonzero(sav == cut)
+            r = k - len(above)
+            if len(tied) > r:  # the tied ones with the smallest patterns
+                tied = tied[np.argpartition(self.kk[live[tied]], r - 1)[:r]]
+            live = live[np.concatenate([above, tied])]
+            sav = self.best[live]
+        keys = self.kk[live]
+        order = np.lexsort((keys, -sav))
+        live, sav, keys = live[order], sav[order], keys[order]
+        self.front = _entries(sav, keys, live)
+        self.theta = (int(sav[-1]), int(keys[-1]))
+        return True
+
+    def _renumber(self, keep_new: np.ndarray) -> None:
+        """Drop the new operands' patterns outside ``keep_new`` (no candidates: never looked at
+        again, a count below 2 is "not counted") and renumber; the initial ones keep their indices."""
         n0, n = len(self.keys0), self.n_pat
         keep = np.ones(n, dtype=bool)
-        keep[n0:] = (self.best[n0:n] >= 0) | (self.cnt[n0:n] >= 2)
+        keep[n0:] = keep_new
         m = int(np.count_nonzero(keep))
-        if 2 * m > n:  # renumbering would free little: keep the arrays and the entries as they are
-            self.heap = arr.tolist()
-        else:
-            remap = np.cumsum(keep) - 1
-            cap = max(2 * m, 1024)
-            self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.cnt, self.cst, self.best))
-            self.n_pat = m
-            sk, si = self.skeys[: self.n_s], self.sidx[: self.n_s]
-            ks = keep[si]
-            self.n_s = int(ks.sum())
-            self.skeys = np.resize(sk[ks], max(2 * self.n_s, 1024))
-            self.sidx = np.resize(remap[si[ks]], max(2 * self.n_s, 1024))
-            for start in range(0, len(arr), COMPACT_BLOCK):
-                a, i = arr[start : start + COMPACT_BLOCK], idx[start : start + COMPACT_BLOCK]
-                self.heap.extend((a - (i - remap[i]).astype(object)).tolist())
-                arr[start : start + COMPACT_BLOCK] = None  # the old entries go as the new ones come
-        del arr
-        heapq.heapify(self.heap)
-        self.dead = 0
+        cap = max(2 * m, 1024)
+        self.kk, self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.kk, self.cnt, self.cst, self.best))
+        self.n_pat = m
+        start = n0 if self.lut is not None else 0
+        self.index = KeyIndex(self.kk[start:m], np.arange(start, m, dtype=np.int64))
 
     def initial_counts(self) -> None:
-        """Count every pair of terms in every column (vectorised) and seed the heap.
+        """Count every pair of terms in every column (vectorised) and store the initial savings.
 
         The pairs are generated and counted in blocks of about ``PAIR_CHUNK`` (a column's pairs
         row block by row block): into a dense table over all possible patterns when that is small
@@ -452,11 +436,8 @@ class _Solver:
             d, _ = counter.index(keys)
             self.lut[d] = np.arange(len(keys))
         costs = self.costs_of(keys)
-        idx = self._add_patterns(keys, counts, costs)
-        savings = (counts - 1) * costs
-        self.best[idx] = savings
-        self.heap = _entries(savings, keys, idx)
-        heapq.heapify(self.heap)
+        idx = self._add_patterns(keys, counts, costs, index=self.lut is None)
+        self.best[idx] = (counts - 1) * costs
 
     def occurrences(self, key: Key, limit: int) -> list[tuple[int, int, int]]:
         """Non-overlapping occurrences (column, shift of a, sign of a) allowed by the depth limit."""
@@ -561,57 +542,57 @@ class _Solver:
             new = ~old
             if new.any():
                 idx[new] = self._add_patterns(keys[new], counts[new], self.costs_of(keys[new]))
-                self._add_newest(keys[new], idx[new], made)
             self.push_many(idx, keys, (counts - 1) * self.cst[idx])
         i = self._index(_enc(*key)) if own < 0 else own
         if i >= 0 and self.cnt[i] > 1:  # occurrences the depth limit or an overlap kept back stay candidates
             self.push(i, _enc(*key), int((self.cnt[i] - 1) * self.cst[i]))
 
     def run_cse(self, limit: int) -> None:
+        """The greedy: take the pattern with the largest stored saving (then the smallest pattern);
+        when its pairs or its occurrences under the depth limit save less than stored, store that
+        and look again (lazy), else substitute it."""
         self.initial_counts()
-        heap, pop, replace = self.heap, heapq.heappop, heapq.heapreplace
-        best, cnt, cst = self.best, self.cnt, self.cst
-        while heap:
-            if self.dead > COMPACT_MIN and 2 * self.dead > len(heap):
-                self.compact()
-                heap, best, cnt, cst = self.heap, self.best, self.cnt, self.cst
-                if not heap:
-                    break
-            entry = heap[0]  # popped below, or replaced in one sift by its retry
-            i = entry & _IDX_MASK
-            neg = entry >> _SAV_SHIFT
-            if best[i] != -neg:
-                pop(heap)
-                self.dead -= 1
-                continue  # superseded entry
-            c = int(cnt[i])
-            if c < 2:
-                pop(heap)
+        push, pop = heapq.heappush, heapq.heappop
+        while self._refill():
+            front, hq, (ts, tk) = self.front, self.hq, self.theta
+            best, cnt, cst = self.best, self.cnt, self.cst
+            fp, nf = 0, len(front)
+            while fp < nf:
+                entry = front[fp]
+                if hq and hq[0] < entry:  # a push since the refill ranks first
+                    entry = pop(hq)
+                else:
+                    fp += 1
+                i = entry & _IDX_MASK
+                neg = entry >> _SAV_SHIFT
+                if best[i] != -neg:
+                    continue  # superseded entry
+                c = int(cnt[i])
+                if c < 2:
+                    best[i] = -1
+                    continue
+                k = (entry >> _IDX_BITS) & _KEY_MASK
+                bound = -(c - 1) * int(cst[i])
+                if bound > neg:  # pairs were consumed since the push: look again with the smaller saving
+                    best[i] = -bound
+                    if -bound > ts or (-bound == ts and k < tk):
+                        push(hq, ((bound << _KEY_BITS | k) << _IDX_BITS) | i)
+                    continue
+                key = _dec(k)
+                occ = self.occurrences(key, limit)
+                if len(occ) < 2:
+                    best[i] = -1
+                    cnt[i] = 0  # depth slack only shrinks: blocked for good
+                    continue
+                true = -(len(occ) - 1) * int(cst[i])
+                if true > neg:
+                    best[i] = -true
+                    if -true > ts or (-true == ts and k < tk):
+                        push(hq, ((true << _KEY_BITS | k) << _IDX_BITS) | i)
+                    continue
                 best[i] = -1
-                self.dead -= 1
-                continue
-            k = (entry >> _IDX_BITS) & _KEY_MASK
-            bound = -(c - 1) * int(cst[i])
-            if bound > neg:  # pairs were consumed since the push: retry with the smaller saving
-                best[i] = -bound
-                replace(heap, ((bound << _KEY_BITS | k) << _IDX_BITS) | i)
-                continue
-            key = _dec(k)
-            occ = self.occurrences(key, limit)
-            if len(occ) < 2:
-                pop(heap)
-                best[i] = -1
-                cnt[i] = 0  # depth slack only shrinks: blocked for good
-                continue
-            true = -(len(occ) - 1) * int(cst[i])
-            if true > neg:
-                best[i] = -true
-                replace(heap, ((true << _KEY_BITS | k) << _IDX_BITS) | i)
-                continue
-            pop(heap)
-            best[i] = -1
-            self.substitute(key, occ, i)
-            heap, best, cnt, cst = self.heap, self.best, self.cnt, self.cst
+                self.substitute(key, occ, i)
+                best, cnt, cst = self.best, self.cnt, self.cst
 
     # ------------------------------------------------------------------ output trees
     def combine(self, t1: Term, t2: Term) -> Term:
@@ -708,6 +689,7 @@ _KEY_MASK = (1 << _KEY_BITS) - 1
 _IDX_BITS = 40  # heap entries: -saving | pattern (_KEY_BITS) | pattern index (_IDX_BITS)
 _IDX_MASK = (1 << _IDX_BITS) - 1
 _SAV_SHIFT = _KEY_BITS + _IDX_BITS
+_NEVER = 1 << 62  # a saving above any real one
 
 
 def _entry(saving: int, key: int, index: int) -> int:
@@ -719,12 +701,6 @@ def _entries(savings: np.ndarray, keys: np.ndarray, idx: np.ndarray) -> list[int
     """``_entry`` of many patterns (elementwise on Python ints: they need more than 64 bits)."""
     e = ((-savings).astype(object) << _KEY_BITS) | keys.astype(object)
     return ((e << _IDX_BITS) | idx.astype(object)).tolist()
-
-
-def _newest_first(keys: np.ndarray) -> np.ndarray:
-    """Re-encode patterns with their newer operand ``b`` in the top bits, so the patterns of each
-    new operand sort after all earlier ones (they can be appended to a sorted array)."""
-    return (((keys >> 13) & 0xFFFFF) << 33) | ((keys >> 33) << 13) | (keys & 0x1FFF)
 
 
 def _enc(a: int, b: int, shift: int, sub: int) -> int:

@@ -316,7 +316,7 @@ def test_initial_pair_count_is_independent_of_blocking(wb):
             cse.DENSE_PATTERNS, cse.PAIR_CHUNK = dense, chunk
             s = _Solver(w.shape[0], csd_matrix(w), w.shape[1], None, [QInterval(-128, 127, 0)] * w.shape[0])
             s.initial_counts()
-            got.append((s.keys0.tolist(), s.cnt[: s.n_pat].tolist(), sorted(s.heap), solve(w, b)))
+            got.append((s.keys0.tolist(), s.cnt[: s.n_pat].tolist(), s.best[: s.n_pat].tolist(), solve(w, b)))
     finally:
         cse.DENSE_PATTERNS, cse.PAIR_CHUNK = saved
     assert all(g == got[0] for g in got[1:])
@@ -384,3 +384,39 @@ def test_large_cmvms_default_to_the_plain_greedy(monkeypatch):
     monkeypatch.setattr(cse, '_solve_decomposed', lambda *a: calls.append(a[4]))
     solve(w, None, types, decompose_depth=2)
     assert calls == [2, 1]
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.integers(0, 2**53), unique=True, max_size=300), st.lists(st.integers(0, 2**53), max_size=50))
+def test_key_index_matches_a_dict(keys, queries):
+    # the pattern hash map (grown while adding in batches) answers like a dict, -1 for absent keys
+    from hgqc.passes.keyindex import KeyIndex
+
+    ref = {k: 7 * i for i, k in enumerate(keys)}
+    idx = KeyIndex()
+    for start in range(0, len(keys), 97):
+        part = np.array(keys[start : start + 97], dtype=np.int64)
+        idx.add(part, 7 * np.arange(start, start + len(part), dtype=np.int64))
+    q = np.array(keys + queries, dtype=np.int64)
+    assert idx.get(q).tolist() == [ref.get(k, -1) for k in keys + queries]
+    assert len(idx) == len(keys)
+
+
+@settings(max_examples=20, deadline=None)
+@given(weight_matrices(max_in=12, max_out=12))
+def test_greedy_order_is_independent_of_the_frontier(wb):
+    # frontier of one candidate (a refill per look), of all of them, renumbering at every refill:
+    # the priority queue's order is the same, so the same programs (plain greedy and restarts)
+    import hgqc.passes.cse as cse
+
+    w, b = wb
+    saved = cse.FRONT_MIN, cse.FRONT_SHARE, cse.COMPACT_MIN
+    got = []
+    try:
+        for front, share, compact in ((1, 1 << 40, 1 << 14), (1 << 40, 1, 1 << 14), (2, 3, 0)):
+            cse.FRONT_MIN, cse.FRONT_SHARE, cse.COMPACT_MIN = front, share, compact
+            got.append(solve(w, b, restarts=2, decompose_depth=0, objective='adders'))
+    finally:
+        cse.FRONT_MIN, cse.FRONT_SHARE, cse.COMPACT_MIN = saved
+    assert all(g == got[0] for g in got[1:])
+    assert program_matches(w, got[0], b)
