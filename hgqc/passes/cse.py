@@ -199,8 +199,8 @@ class _Solver:
         self.keys0 = np.zeros(0, dtype=np.int64)
         self.index = KeyIndex()
         self.kk = np.zeros(0, dtype=np.int64)
-        self.cnt = np.zeros(0, dtype=np.int64)
-        self.cst = np.zeros(0, dtype=np.int64)
+        self.cnt = np.zeros(0, dtype=np.int32)  # (int32: 24 bytes per pattern with kk and best)
+        self.cst = np.zeros(0, dtype=np.int32)
         self.best = np.zeros(0, dtype=np.int64)
         self.n_pat = 0  # used length of kk / cnt / cst / best
         self.lut: np.ndarray | None = None  # dense pattern table -> initial pattern index (``_PairCounter.index``)
@@ -281,7 +281,7 @@ class _Solver:
     def _find(self, keys: np.ndarray) -> np.ndarray:
         """Pattern index of each key (-1: not counted)."""
         if self.lut is None:
-            return self.index.get(keys)
+            return self.index.get(keys, self.kk)
         out = np.full(len(keys), -1, dtype=np.int64)
         initial = ((keys >> 33) < self.n_base) & (((keys >> 13) & 0xFFFFF) < self.n_base)
         w = np.flatnonzero(initial)
@@ -289,7 +289,7 @@ class _Solver:
         out[w[ok]] = self.lut[d[ok]]
         rest = np.flatnonzero(~initial)
         if len(rest):
-            out[rest] = self.index.get(keys[rest])
+            out[rest] = self.index.get(keys[rest], self.kk)
         return out
 
     def _index(self, k: int) -> int:
@@ -307,19 +307,19 @@ class _Solver:
     def uncount(self, gone: np.ndarray) -> None:
         """One pair fewer for each pattern in ``gone``."""
         idx = self._find(gone)
-        np.subtract.at(self.cnt, idx[idx >= 0], 1)
+        np.subtract.at(self.cnt, idx[idx >= 0], self.cnt.dtype.type(1))  # (a Python 1 takes a slow path)
 
     def _add_patterns(self, keys: np.ndarray, counts: np.ndarray, costs: np.ndarray, index: bool = True) -> np.ndarray:
         """Append new patterns (not counted yet) to the arrays (``index``: and to ``index``); returns their indices."""
         n, m = self.n_pat, len(keys)
         if n + m > len(self.cnt):
-            cap = max(2 * len(self.cnt), n + m, 1024)
-            self.kk, self.cnt, self.cst, self.best = (np.resize(a, cap) for a in (self.kk, self.cnt, self.cst, self.best))
+            cap = max(len(self.cnt) * 3 // 2, n + m, 1024)
+            self.kk, self.cnt, self.cst, self.best = (_grown(a[:n], cap) for a in (self.kk, self.cnt, self.cst, self.best))
         self.kk[n : n + m], self.cnt[n : n + m], self.cst[n : n + m], self.best[n : n + m] = keys, counts, costs, -1
         self.n_pat = n + m
         idx = np.arange(n, n + m, dtype=np.int64)
         if index:
-            self.index.add(keys, idx)
+            self.index.add(self.kk, idx)
         return idx
 
     def costs_of(self, keys: np.ndarray) -> np.ndarray:
@@ -403,11 +403,11 @@ class _Solver:
         keep = np.ones(n, dtype=bool)
         keep[n0:] = keep_new
         m = int(np.count_nonzero(keep))
-        cap = max(2 * m, 1024)
-        self.kk, self.cnt, self.cst, self.best = (np.resize(a[:n][keep], cap) for a in (self.kk, self.cnt, self.cst, self.best))
+        cap = max(m * 3 // 2, 1024)
+        self.kk, self.cnt, self.cst, self.best = (_grown(a[:n][keep], cap) for a in (self.kk, self.cnt, self.cst, self.best))
         self.n_pat = m
         start = n0 if self.lut is not None else 0
-        self.index = KeyIndex(self.kk[start:m], np.arange(start, m, dtype=np.int64))
+        self.index = KeyIndex(self.kk, np.arange(start, m, dtype=np.int64))
 
     def initial_counts(self) -> None:
         """Count every pair of terms in every column (vectorised) and store the initial savings.
@@ -873,6 +873,13 @@ class _PairCounter:
         sub, rest = idx & 1, idx >> 1
         shift, ab = rest % (2 * self.span + 1) - self.span, rest // (2 * self.span + 1)
         return _enc_np(ab // self.n, ab % self.n, shift, sub), self.table[idx]
+
+
+def _grown(a: np.ndarray, cap: int) -> np.ndarray:
+    """``a`` at the start of a new array of ``cap`` elements (the rest uninitialised)."""
+    out = np.empty(cap, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
 
 
 def _i64(values: list[int]) -> np.ndarray:

@@ -1,10 +1,12 @@
-"""``KeyIndex``: a vectorised hash map from non-negative int64 keys to int64 values.
+"""``KeyIndex``: a vectorised hash index over an array of distinct non-negative int64 keys.
 
 The CSE solver (``hgqc.passes.cse``) looks up the pattern index of thousands of encoded patterns
 per substitution. A sorted array needs a sort of the queries and ~log2(n) cache misses per
 query (millions of patterns on a 256x256 matrix); open addressing with linear probing needs one
-or two, and every probe round is one numpy step over the queries still unresolved. Keys are only
-added (the solver rebuilds the map when it renumbers its patterns), so there are no tombstones.
+or two, and every probe round is one numpy step over the queries still unresolved. The index
+stores only positions into the caller's key array (int32 slots: 8-16 bytes per key at its load
+of 1/4 to 1/2), and keys are only added (the solver rebuilds it when it renumbers its patterns),
+so there are no tombstones.
 """
 
 from __future__ import annotations
@@ -18,60 +20,59 @@ __all__ = ['KeyIndex']
 
 
 class KeyIndex:
-    """Open-addressing (linear probing) map ``key -> value``, kept at most half full."""
+    """Open-addressing (linear probing) index ``key -> position`` into a key array, at most half full."""
 
-    def __init__(self, keys: np.ndarray | None = None, values: np.ndarray | None = None):
-        n = 0 if keys is None else len(keys)
+    def __init__(self, table: np.ndarray | None = None, positions: np.ndarray | None = None):
+        n = 0 if positions is None else len(positions)
         self._alloc(max(_MIN_BITS, (4 * n).bit_length()))
         if n:
-            self.add(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64))
+            self.add(table, positions)
 
     def _alloc(self, bits: int) -> None:
         self.bits = bits
-        self.keys = np.full(1 << bits, -1, dtype=np.int64)  # -1: empty slot
-        self.vals = np.zeros(1 << bits, dtype=np.int64)
+        self.slots = np.full(1 << bits, -1, dtype=np.int32)  # position in the key array, -1: empty
         self.n = 0
 
     def __len__(self) -> int:
         return self.n
 
-    def _slot(self, keys: np.ndarray) -> np.ndarray:
+    def _hash(self, keys: np.ndarray) -> np.ndarray:
         return ((keys.astype(np.uint64) * _MULT) >> np.uint64(64 - self.bits)).astype(np.int64)
 
-    def get(self, keys: np.ndarray) -> np.ndarray:
-        """The value of each key (-1: absent)."""
+    def get(self, keys: np.ndarray, table: np.ndarray) -> np.ndarray:
+        """The position ``p`` with ``table[p] == key`` of each key (-1: absent)."""
         out = np.full(len(keys), -1, dtype=np.int64)
         if not self.n or not len(keys):
             return out
-        mask = len(self.keys) - 1
+        mask = len(self.slots) - 1
         todo, q = np.arange(len(keys)), keys
-        h = self._slot(q)
+        h = self._hash(q)
         while len(todo):
-            k = self.keys[h]
-            hit = k == q
-            out[todo[hit]] = self.vals[h[hit]]
-            go = ~hit & (k >= 0)  # an occupied slot of another key: probe the next one
+            p = self.slots[h]
+            full = p >= 0
+            hit = full & (table[np.where(full, p, 0)] == q)
+            out[todo[hit]] = p[hit]
+            go = full & ~hit  # an occupied slot of another key: probe the next one
             todo, q, h = todo[go], q[go], (h[go] + 1) & mask
         return out
 
-    def add(self, keys: np.ndarray, values: np.ndarray) -> None:
-        """Insert distinct keys that are not in the map yet."""
-        if 2 * (self.n + len(keys)) > len(self.keys):
-            live = self.keys >= 0
-            old_k, old_v = self.keys[live], self.vals[live]
-            self._alloc(max(self.bits + 1, (4 * (self.n + len(keys))).bit_length()))
-            self._insert(old_k, old_v)
-        self._insert(np.asarray(keys, dtype=np.int64), np.asarray(values, dtype=np.int64))
+    def add(self, table: np.ndarray, positions: np.ndarray) -> None:
+        """Index ``positions`` (their keys ``table[positions]`` distinct and not indexed yet)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if positions.size and positions.max() >= 2**31:
+            raise ValueError('KeyIndex holds positions below 2^31')
+        if 2 * (self.n + len(positions)) > len(self.slots):
+            old = self.slots[self.slots >= 0].astype(np.int64)
+            self._alloc(max(self.bits + 1, (2 * (self.n + len(positions))).bit_length()))
+            self._insert(table, old)
+        self._insert(table, positions)
 
-    def _insert(self, q: np.ndarray, v: np.ndarray) -> None:
-        self.n += len(q)
-        mask = len(self.keys) - 1
-        h = self._slot(q)
-        while len(q):
-            free = np.flatnonzero(self.keys[h] < 0)
-            slots, first = np.unique(h[free], return_index=True)  # one winner per free slot
-            win = free[first]
-            self.keys[slots], self.vals[slots] = q[win], v[win]
-            rest = np.ones(len(q), dtype=bool)
-            rest[win] = False
-            q, v, h = q[rest], v[rest], (h[rest] + 1) & mask
+    def _insert(self, table: np.ndarray, pos: np.ndarray) -> None:
+        self.n += len(pos)
+        mask = len(self.slots) - 1
+        h = self._hash(table[pos])
+        while len(pos):
+            free = self.slots[h] < 0
+            self.slots[h[free]] = pos[free]  # several claims of one free slot: one of them wins
+            rest = self.slots[h] != pos
+            pos, h = pos[rest], (h[rest] + 1) & mask
