@@ -481,7 +481,7 @@ class _Solver:
         made = len(self.ops) > n_ops  # a new operand (not one ``new_op`` reused): none of its patterns counted yet
         grow = (1 << self.dep[p]) - (1 << self.dep[a]) - (1 << self.dep[b])
         n = len(occ)
-        js, e1s, sgs, sbs, slot_a, slot_b, rank = [], [], [], [], [], [], []
+        rows: list[tuple[int, int, int, int, int, int, int]] = []  # per occurrence: j, e1, sign, sb, slots, rank
         prev, r = -1, 0
         for j, e1, sign in occ:
             col, slots = self.cols[j], self.slot[j]
@@ -500,10 +500,8 @@ class _Solver:
             slots[p, e1] = sa_
             r = r + 1 if j == prev else 0
             prev = j
-            js.append(j), e1s.append(e1), sgs.append(sign), sbs.append(sb)
-            slot_a.append(sa_), slot_b.append(sb_), rank.append(r)
-        J, E1, SG, SB = _i64(js), _i64(e1s), _i64(sgs), _i64(sbs)
-        SA, SBs, R = _i64(slot_a), _i64(slot_b), _i64(rank)
+            rows.append((j, e1, sign, sb, sa_, sb_, r))
+        J, E1, SG, SB, SA, SBs, R = np.array(rows, dtype=np.int64).T.copy()  # (small ints: no overflow check needed)
         E2 = E1 + s
         # partners of occurrence i: its column's terms (before this substitution) not consumed by
         # occurrence i or an earlier one in the column
@@ -516,24 +514,32 @@ class _Solver:
         ii, ss = np.nonzero(mask)
         jj = J[ii]
         po, pe, pg = self.t_op[jj, ss], self.t_sh[jj, ss], self.t_sg[jj, ss]
-        A, B, P = np.full(n, a, dtype=np.int64), np.full(n, b, dtype=np.int64), np.full(n, p, dtype=np.int64)
-        gone = [
-            _pairs_vec(A, E1, SG, B, E2, SB),
-            _pairs_vec(A[ii], E1[ii], SG[ii], po, pe, pg),
-            _pairs_vec(B[ii], E2[ii], SB[ii], po, pe, pg),
-        ]
-        fresh = [_pairs_vec(P[ii], E1[ii], SG[ii], po, pe, pg)]
+        m = len(ii)
+        # pairs lost: a-b of each occurrence, a and b with each partner; the new term's pairs: with each partner
+        x_o = [np.full(n, a), np.full(m, a), np.full(m, b)]
+        x_e, x_s = [E1, E1[ii], E2[ii]], [SG, SG[ii], SB[ii]]
+        y_o, y_e, y_s = [np.full(n, b), po, po], [E2, pe, pe], [SB, pg, pg]
+        f_e, f_s = [E1[ii]], [SG[ii]]
+        f_o, f_pe, f_ps = [po], [pe], [pg]
         if len(first) < n:  # several occurrences in one column: the new terms of the earlier ones
             later = np.flatnonzero(R > 0)
             ri = np.repeat(later, R[later])
             li = row_of[ri] + (np.arange(len(ri)) - np.repeat(np.cumsum(R[later]) - R[later], R[later]))
-            gone += [_pairs_vec(A[ri], E1[ri], SG[ri], P[li], E1[li], SG[li])]
-            gone += [_pairs_vec(B[ri], E2[ri], SB[ri], P[li], E1[li], SG[li])]
-            fresh += [_pairs_vec(P[ri], E1[ri], SG[ri], P[li], E1[li], SG[li])]
-        self.uncount(np.concatenate(gone))
+            x_o += [np.full(len(ri), a), np.full(len(ri), b)]
+            x_e += [E1[ri], E2[ri]]
+            x_s += [SG[ri], SB[ri]]
+            y_o += [np.full(len(ri), p)] * 2
+            y_e += [E1[li]] * 2
+            y_s += [SG[li]] * 2
+            f_e.append(E1[ri]), f_s.append(SG[ri])
+            f_o.append(np.full(len(ri), p)), f_pe.append(E1[li]), f_ps.append(SG[li])
+        cat = np.concatenate
+        self.uncount(_pairs_vec(cat(x_o), cat(x_e), cat(x_s), cat(y_o), cat(y_e), cat(y_s)))
+        f_e, f_s = cat(f_e), cat(f_s)
+        fresh = _pairs_vec(np.full(len(f_e), p), f_e, f_s, cat(f_o), cat(f_pe), cat(f_ps))
         self.t_op[J, SA], self.t_sh[J, SA], self.t_sg[J, SA] = p, E1, SG
         self.t_op[J, SBs] = -1
-        keys, counts = np.unique(np.concatenate(fresh), return_counts=True)
+        keys, counts = np.unique(fresh, return_counts=True)
         keys, counts = keys[counts > 1], counts[counts > 1]
         if len(keys):
             idx = np.full(len(keys), -1, dtype=np.int64) if made else self._find(keys)
@@ -721,6 +727,8 @@ def _dec(k: int) -> Key:
 
 def _bit_length_np(x: np.ndarray) -> np.ndarray:
     """Exact ``int.bit_length`` of non-negative int64 values."""
+    if not x.size or x.max() < 1 << 53:  # exact in float64: the binary exponent (frexp(0) = 0)
+        return np.frexp(x.astype(np.float64))[1].astype(np.int64)
     n = np.zeros(x.shape, dtype=np.int64)
     for k in (32, 16, 8, 4, 2, 1):
         big = x >= (1 << k)
@@ -1007,11 +1015,13 @@ def _solve(
         cands.append(s.program())
         tags.append(('greedy', salt))
     seen: set[tuple] = set()  # a shallower limit often gives the same tree: solve it once
-    for k in depths:  # every tree depth that fits
+    for k in depths:  # every tree depth that fits ('bits': the deepest one only, see ``DECOMPOSE_DEPTH``)
         cand = _solve_decomposed(w, b, types, limit, k, len(digits), seen)
         if cand is not None and cand['depth'] <= limit:
             cands.append(cand)
             tags.append(('tree', k))
+            if objective == 'bits':
+                break
     if objective == 'bits':
         i = _pick_bits(best, cands, types)
         return (best, ('trees', 0)) if i < 0 else (cands[i], tags[i])

@@ -15,6 +15,7 @@ import numpy as np
 
 _MULT = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: the top bits of key * golden ratio
 _MIN_BITS = 10
+_WINDOW = 8  # slots looked at per probe round after the home slot
 
 __all__ = ['KeyIndex']
 
@@ -44,16 +45,28 @@ class KeyIndex:
         out = np.full(len(keys), -1, dtype=np.int64)
         if not self.n or not len(keys):
             return out
+        h = self._hash(keys)
+        p = self.slots[h]
+        full = p >= 0
+        hit = full & (table[np.where(full, p, 0)] == keys)
+        out[hit] = p[hit]
+        go = np.flatnonzero(full & ~hit)  # home slot taken by another key: probe on, a window at a time
+        if len(go):
+            out[go] = self._probe(keys[go], h[go] + 1, table)
+        return out
+
+    def _probe(self, q: np.ndarray, h: np.ndarray, table: np.ndarray) -> np.ndarray:
+        out = np.full(len(q), -1, dtype=np.int64)
         mask = len(self.slots) - 1
-        todo, q = np.arange(len(keys)), keys
-        h = self._hash(q)
+        todo, step = np.arange(len(q)), np.arange(_WINDOW)
         while len(todo):
-            p = self.slots[h]
+            p = self.slots[(h[:, None] + step) & mask]
             full = p >= 0
-            hit = full & (table[np.where(full, p, 0)] == q)
-            out[todo[hit]] = p[hit]
-            go = full & ~hit  # an occupied slot of another key: probe the next one
-            todo, q, h = todo[go], q[go], (h[go] + 1) & mask
+            match = full & (table[np.where(full, p, 0)] == q[:, None])  # never after an empty slot
+            found = np.flatnonzero(match.any(axis=1))
+            out[todo[found]] = p[found, match[found].argmax(axis=1)]
+            go = ~match.any(axis=1) & full.all(axis=1)
+            todo, q, h = todo[go], q[go], h[go] + _WINDOW
         return out
 
     def add(self, table: np.ndarray, positions: np.ndarray) -> None:
