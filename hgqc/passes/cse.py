@@ -19,24 +19,25 @@ magnitude, which reaches the optimal depth ``ceil(log2(sum_k 2^depth_k))`` for t
 bias (a constant operand) joins that tree as late as the program's depth allows
 (``_Solver.bias_level``: a constant add costs no LUT, but every adder above it carries its bits).
 
-Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE
-above, (3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; default ``RESTARTS_BITS``
-for objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS_BITS``
-/ ``RESTART_DIGITS`` digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break, or ~6 % noise),
-and (4) column decompositions up to tree depth ``options.extra['cse.decompose_depth']`` (default
-``DECOMPOSE_DEPTH`` = 2; above ``LARGE_DIGITS`` (50000) signed digits neither (3) nor (4) by
-default, for time; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree
-of the columns, the residuals ``r`` solved by the greedy CSE under the limit minus the tree
-depth). With ``options.extra['cse.objective'] = 'adders'`` it keeps the fewest adders, then adder
-bits (``program_cost``), then depth. With ``'bits'`` (default; adder bits are the LUT proxy) it
-keeps the plain greedy (or the plain trees if they have fewer bits) unless an alternative has
-more than ``ADDER_GUARD`` (1 %) fewer adders; then, among the alternatives within ``ADDER_GUARD``
-of the fewest adders, the fewest bits, where each level deeper than the plain greedy costs
+Candidates and selection: ``solve`` builds (1) the plain CSD adder trees, (2) the greedy CSE above,
+(3) ``restarts`` more greedy runs (``options.extra['cse.restarts']``; default ``RESTARTS_BITS`` for
+objective ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above ``RESTART_DIGITS_BITS`` /
+``RESTART_DIGITS`` digits) whose pattern costs get a seeded perturbation (``_jitter``: a tie-break,
+or ~6 % noise), and (4) column decompositions up to tree depth
+``options.extra['cse.decompose_depth']`` (default ``DECOMPOSE_DEPTH`` = 2; with ``'bits'`` only the
+deepest one that fits; above ``LARGE_DIGITS`` (50000) signed digits neither (3) nor (4) by default,
+for time; ``hgqc.passes.decompose``: ``y_j = r_j ± 2^s y_p`` along a spanning tree of the columns,
+the residuals ``r`` solved by the greedy CSE under the limit minus the tree depth). With
+``options.extra['cse.objective'] = 'adders'`` it keeps the fewest adders, then adder bits
+(``program_cost``), then depth. With ``'bits'`` (default; adder bits are the LUT proxy) it keeps the
+plain greedy (or the plain trees if they have fewer bits) unless an alternative has more than
+``ADDER_GUARD`` (1 %) fewer adders; then, among the alternatives within ``ADDER_GUARD`` of the
+fewest adders, the fewest bits, where each level deeper than the plain greedy costs
 ``DEPTH_PENALTY`` (2 %) of bits and a deeper one must still beat the greedy's bits (depth budget
-spent lengthens the network's path end to end; decomposition chain adders are full width).
-Restarts and decompositions are a safety net: the greedy alone is up to 6 % off on some
-matrices (16x16 4-bit), and ``_pick_bits`` leaves it alone where it is fine, so the LUT results
-of the greedy's bit-width ranking stand. Deterministic, since every run is.
+spent lengthens the network's path end to end; decomposition chain adders are full width). Restarts
+and decompositions are a safety net: the greedy alone is up to 6 % off on some matrices (16x16
+4-bit), and ``_pick_bits`` leaves it alone where it is fine, so the LUT results of the greedy's
+bit-width ranking stand. Deterministic, since every run is.
 
 Machinery (speed, memory): the initial pair count is made in blocks (``_PairCounter``: a dense
 ``bincount`` table over all possible patterns when small, else merged ``np.unique`` tables), so it
@@ -276,7 +277,8 @@ class _Solver:
     # a substitution's updates are vectorised. A count below 2 means "not a candidate" (like an
     # absent one). ``best[i]`` is the stored saving of pattern ``i`` (an upper bound, re-checked when
     # the greedy looks at the pattern); the greedy always looks at the largest stored saving, then
-    # the smallest pattern (``_entry`` order), exactly as a lazy heap of pushed entries would.
+    # the smallest pattern (``_entry`` order), as a lazy heap of pushed entries would, so it takes
+    # the pattern saving most under the depth limit (then the smallest) at every step.
 
     def _find(self, keys: np.ndarray) -> np.ndarray:
         """Pattern index of each key (-1: not counted)."""
@@ -369,26 +371,31 @@ class _Solver:
         ``hq``. Candidates whose count fell below 2 are dropped here (as a heap pop would), and when
         most new-operand patterns are no candidates any more the arrays are renumbered."""
         n, n0 = self.n_pat, len(self.keys0)
-        best = self.best[:n]
-        best[(best >= 0) & (self.cnt[:n] < 2)] = -1
+        best, cnt = self.best[:n], self.cnt[:n]
+        best[(best >= 0) & (cnt < 2)] = -1
+        # what the look at the top would store anyway: the saving of the pairs left (the greedy's
+        # pick is the largest (saving under the depth limit, then smallest pattern) either way)
+        np.minimum(best, (cnt.astype(np.int64) - 1) * self.cst[:n], out=best, where=best >= 0)
         self.front, self.hq, self.theta = [], [], (_NEVER, 0)
         if n - n0 > COMPACT_MIN:
             keep = best[n0:] >= 0  # (a pattern of count >= 2 is a candidate)
             if 2 * int(np.count_nonzero(keep)) < n - n0:
                 self._renumber(keep)
-        live = np.flatnonzero(self.best[: self.n_pat] >= 0)
-        if not len(live):
+        n, best = self.n_pat, self.best[: self.n_pat]
+        n_live = int(np.count_nonzero(best >= 0))
+        if not n_live:
             return False
-        k = max(FRONT_MIN, len(live) // FRONT_SHARE)
-        sav = self.best[live]
-        if len(live) > k:
-            cut = np.partition(sav, len(sav) - k)[len(sav) - k]
-            above, tied = np.flatnonzero(sav > cut), np.flatnonzero(sav == cut)
+        k = max(FRONT_MIN, n_live // FRONT_SHARE)
+        if n_live > k:  # (no index array of all candidates: the peak memory of a 256x256 is here)
+            cut = np.partition(best, n - k)[n - k]  # the k-th largest stored saving
+            above, tied = np.flatnonzero(best > cut), np.flatnonzero(best == cut)
             r = k - len(above)
             if len(tied) > r:  # the tied ones with the smallest patterns
-                tied = tied[np.argpartition(self.kk[live[tied]], r - 1)[:r]]
-            live = live[np.concatenate([above, tied])]
-            sav = self.best[live]
+                tied = tied[np.argpartition(self.kk[tied], r - 1)[:r]]
+            live = np.concatenate([above, tied])
+        else:
+            live = np.flatnonzero(best >= 0)
+        sav = best[live]
         keys = self.kk[live]
         order = np.lexsort((keys, -sav))
         live, sav, keys = live[order], sav[order], keys[order]
@@ -957,9 +964,9 @@ def solve(
     ``RESTARTS_BITS`` for ``'bits'``, ``RESTARTS`` for ``'adders'``, half as many above
     ``RESTART_DIGITS_BITS`` / ``RESTART_DIGITS`` digits, none above ``LARGE_DIGITS``), and column
     decompositions (``hgqc.passes.decompose``, every tree depth up to ``decompose_depth`` that fits
-    the depth limit; ``-1``: ``DECOMPOSE_DEPTH``, 0 above ``LARGE_DIGITS`` digits). Deterministic
-    pick: ``objective='adders'`` keeps the fewest adders, then bits, then depth; ``'bits'`` keeps
-    the plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found
+    the depth limit, with ``'bits'`` the deepest such one only; ``-1``: ``DECOMPOSE_DEPTH``, 0 above
+    ``LARGE_DIGITS`` digits). Deterministic pick: ``objective='adders'`` keeps the fewest adders,
+    then bits, then depth; ``'bits'`` keeps the plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found
     (``_pick_bits``).
     """
     return _solve(weights, bias, types, max_depth, share, digits, restarts, decompose_depth, objective)[0]
