@@ -316,7 +316,8 @@ class _Solver:
         n, m = self.n_pat, len(keys)
         if n + m > len(self.cnt):
             cap = max(len(self.cnt) * 3 // 2, n + m, 1024)
-            self.kk, self.cnt, self.cst, self.best = (_grown(a[:n], cap) for a in (self.kk, self.cnt, self.cst, self.best))
+            for name in _PATTERN_ARRAYS:  # one at a time: the peak is the old arrays plus one new one
+                setattr(self, name, _grown(getattr(self, name)[:n], cap))
         self.kk[n : n + m], self.cnt[n : n + m], self.cst[n : n + m], self.best[n : n + m] = keys, counts, costs, -1
         self.n_pat = n + m
         idx = np.arange(n, n + m, dtype=np.int64)
@@ -375,7 +376,10 @@ class _Solver:
         best[(best >= 0) & (cnt < 2)] = -1
         # what the look at the top would store anyway: the saving of the pairs left (the greedy's
         # pick is the largest (saving under the depth limit, then smallest pattern) either way)
-        np.minimum(best, (cnt.astype(np.int64) - 1) * self.cst[:n], out=best, where=best >= 0)
+        cst = self.cst[:n]
+        for i in range(0, n, PAIR_CHUNK):  # (in blocks: its int64 temporaries)
+            b, c = best[i : i + PAIR_CHUNK], cnt[i : i + PAIR_CHUNK]
+            np.minimum(b, (c.astype(np.int64) - 1) * cst[i : i + PAIR_CHUNK], out=b, where=b >= 0)
         self.front, self.hq, self.theta = [], [], (_NEVER, 0)
         if n - n0 > COMPACT_MIN:
             keep = best[n0:] >= 0  # (a pattern of count >= 2 is a candidate)
@@ -411,7 +415,8 @@ class _Solver:
         keep[n0:] = keep_new
         m = int(np.count_nonzero(keep))
         cap = max(m * 3 // 2, 1024)
-        self.kk, self.cnt, self.cst, self.best = (_grown(a[:n][keep], cap) for a in (self.kk, self.cnt, self.cst, self.best))
+        for name in _PATTERN_ARRAYS:
+            setattr(self, name, _grown(getattr(self, name)[:n][keep], cap))
         self.n_pat = m
         start = n0 if self.lut is not None else 0
         self.index = KeyIndex(self.kk, np.arange(start, m, dtype=np.int64))
@@ -890,6 +895,9 @@ class _PairCounter:
         return _enc_np(ab // self.n, ab % self.n, shift, sub), self.table[idx]
 
 
+_PATTERN_ARRAYS = ('kk', 'cnt', 'cst', 'best')  # the per-pattern arrays of ``_Solver``
+
+
 def _grown(a: np.ndarray, cap: int) -> np.ndarray:
     """``a`` at the start of a new array of ``cap`` elements (the rest uninitialised)."""
     out = np.empty(cap, dtype=a.dtype)
@@ -1001,6 +1009,7 @@ def _solve(
     plain = _Solver(n_in, digits, n_out, b, types)
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
     best: dict[str, Any] = plain.program()
+    del plain  # (its term dicts and rows: ~100 MB on a 256x256, not needed by the runs below)
     if not share:
         return best, ('trees', 0)
     large = len(digits) > LARGE_DIGITS
