@@ -421,3 +421,19 @@ def test_greedy_order_is_independent_of_the_frontier(wb):
         cse.FRONT_MIN, cse.FRONT_SHARE, cse.COMPACT_MIN = saved
     assert all(g == got[0] for g in got[1:])
     assert program_matches(w, got[0], b)
+
+
+def test_key_index_grows_and_keeps_every_key():
+    # many batches: the index regrows (rehashing every position) and still finds each key once
+    from hgqc.passes.keyindex import KeyIndex
+
+    rng = np.random.default_rng(7)
+    table = np.unique(rng.integers(0, 2**53, size=20000))
+    rng.shuffle(table)
+    idx = KeyIndex()
+    for start in range(0, len(table), 1500):
+        idx.add(table, np.arange(start, min(start + 1500, len(table))))
+    assert len(idx) == len(table) and len(idx.slots) >= 2 * len(table)
+    assert np.array_equal(idx.get(table, table), np.arange(len(table)))
+    missing = np.setdiff1d(rng.integers(0, 2**53, size=5000), table)
+    assert (idx.get(missing, table) == -1).all()
