@@ -517,12 +517,18 @@ class _Solver:
         E2 = E1 + s
         # partners of occurrence i: its column's terms (before this substitution) not consumed by
         # occurrence i or an earlier one in the column
-        cons = np.full((n, self.t_op.shape[1]), n, dtype=np.int64)  # rank of the occurrence consuming the slot
         first = np.flatnonzero(R == 0)
-        row_of = np.repeat(first, np.diff(np.append(first, n)))  # the row (first occurrence) of each column
-        cons[row_of, SA] = R
-        cons[row_of, SBs] = R
-        mask = (self.t_op[J] >= 0) & (cons[row_of] > R[:, None])
+        mask = self.t_op[J] >= 0
+        if len(first) == n:  # one occurrence per column (the common case): all but its two terms
+            rows = np.arange(n)
+            mask[rows, SA] = False
+            mask[rows, SBs] = False
+        else:
+            cons = np.full((n, self.t_op.shape[1]), n, dtype=np.int64)  # rank of the occurrence consuming the slot
+            row_of = np.repeat(first, np.diff(np.append(first, n)))  # the row (first occurrence) of each column
+            cons[row_of, SA] = R
+            cons[row_of, SBs] = R
+            mask &= cons[row_of] > R[:, None]
         ii, ss = np.nonzero(mask)
         jj = J[ii]
         po, pe, pg = self.t_op[jj, ss], self.t_sh[jj, ss], self.t_sg[jj, ss]
