@@ -13,7 +13,8 @@ Per case and tool: ``adders`` (two-input add/sub/neg ops), ``depth`` (longest ad
 every tool) and solve ``seconds``.  Every tool gets the same absolute depth budget
 ``max_depth = min_depth + slack`` (``--slack``, default 2 = hgqc's default limit); ``--unconstrained``
 adds the peers' unconstrained runs; ``--objective`` is hgqc's ``cse.objective`` (``bits``, the
-default, or ``adders``), ``--decompose-depth`` its ``cse.decompose_depth`` (default: hgqc's, 2).  Every
+default, or ``adders``), ``--decompose-depth`` its ``cse.decompose_depth`` (default: hgqc's, 2), ``--lookahead``
+its ``cse.lookahead`` (pilot search over the first greedy decisions; default 0: off).  Every
 solution is re-checked against its matrix.
 """
 
@@ -77,7 +78,9 @@ def hgqc_metrics(program: dict[str, Any], types: Sequence[Any]) -> dict[str, int
     return {'adders': len(program['ops']), 'depth': int(program['depth']), 'bits': int(bits)}
 
 
-def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int | None = None) -> dict[str, Any]:
+def solve_hgqc(
+    case: Case, max_depth: int | None, objective: str = 'bits', decompose_depth: int | None = None, lookahead: int = 0
+) -> dict[str, Any]:
     from hgqc.passes.cse import program_matches, solve
 
     if decompose_depth is None:
@@ -85,7 +88,7 @@ def solve_hgqc(case: Case, max_depth: int | None, objective: str = 'bits', decom
 
     types = _qint_types(case)
     t0 = time.perf_counter()
-    prog = solve(case.matrix, None, types, max_depth, objective=objective, decompose_depth=decompose_depth)
+    prog = solve(case.matrix, None, types, max_depth, objective=objective, decompose_depth=decompose_depth, lookahead=lookahead)
     dt = time.perf_counter() - t0
     if not program_matches(case.matrix, prog):
         raise AssertionError(f'hgqc program for {case.name} does not compute its matrix')
@@ -139,6 +142,7 @@ def run(
     unconstrained: bool,
     objective: str = 'bits',
     decompose_depth: int | None = None,
+    lookahead: int = 0,
 ) -> list[dict]:
     rows = []
     for p in peers:  # warm-up: the first call pays module / OpenMP init
@@ -147,7 +151,7 @@ def run(
         qint = input_qintervals(case.input_kifs, case.shape[0])
         md = min_adder_depth(case.matrix, qint) + slack
         row: dict[str, Any] = {'case': case.name, 'min_depth': md - slack, 'max_depth': md}
-        row['hgqc'] = solve_hgqc(case, md, objective, decompose_depth)
+        row['hgqc'] = solve_hgqc(case, md, objective, decompose_depth, lookahead)
         for p in peers:
             r = solve_cmvm_peer(p, case.matrix, case.input_kifs, max_depth=md)
             row[p] = _peer_row(r)
@@ -202,6 +206,7 @@ def main(argv=None) -> int:
     ap.add_argument('--markdown', action='store_true')
     ap.add_argument('--objective', default='bits', choices=('bits', 'adders'), help="hgqc's cse.objective")
     ap.add_argument('--decompose-depth', type=int, default=None, help="hgqc's cse.decompose_depth (default: hgqc's)")
+    ap.add_argument('--lookahead', type=int, default=0, help="hgqc's cse.lookahead (pilot decisions; 0: off)")
     args = ap.parse_args(argv)
     groups = tuple(args.groups.split(',')) if args.groups else ('dense', 'sparse', 'rect', 'large', 'model')
     cases = suite(groups=tuple(g for g in groups if g != 'model'), max_size=args.max_size)
@@ -209,7 +214,7 @@ def main(argv=None) -> int:
         cases = model_cases() + cases
     peers = [p for p in args.peers.split(',') if p and peer_available(p)]
     t0 = time.perf_counter()
-    rows = run(cases, peers, args.slack, args.unconstrained, args.objective, args.decompose_depth)
+    rows = run(cases, peers, args.slack, args.unconstrained, args.objective, args.decompose_depth, args.lookahead)
     print('\n'.join(summary(rows, peers)))
     if args.markdown:
         print(markdown(rows, peers, args.unconstrained))

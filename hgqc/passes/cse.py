@@ -82,7 +82,7 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -92,6 +92,7 @@ from ..ir.ops import Op
 from ..ir.types import ZERO, QInterval, TensorType, dyadic
 from ..options import CompileOptions
 from .csd import csd_matrix, csd_value
+from .cse_lookahead import pilot
 from .decompose import Decomposition, decompose
 from .keyindex import KeyIndex
 from .manager import register_pass
@@ -212,6 +213,11 @@ class _Solver:
         self.front: list[int] = []
         self.hq: list[int] = []
         self.theta = (_NEVER, 0)
+        # lookahead hooks (``cse_lookahead``): patterns substituted first, in this order; patterns the
+        # first free decision may not take (they stay candidates afterwards); every pattern taken
+        self.forced: Sequence[int] = ()
+        self.skip: frozenset[int] = frozenset()
+        self.taken: list[int] = []
         self.cols: list[dict[int, dict[int, int]]] = [defaultdict(dict) for _ in range(n_out)]
         self.where: dict[int, set[int]] = defaultdict(set)  # operand -> columns using it
         # the same terms as fixed-width rows (operand -1: empty slot) for vectorised pair updates; a
@@ -576,8 +582,16 @@ class _Solver:
         when its pairs or its occurrences under the depth limit save less than stored, store that
         and look again (lazy), else substitute it."""
         self.initial_counts()
+        for k in self.forced:  # a lookahead prefix: the same substitutions the greedy made when it chose them
+            key = _dec(k)
+            occ = self.occurrences(key, limit)
+            if len(occ) < 2:
+                raise ValueError(f'forced CSE pattern {key} does not occur twice')
+            self.substitute(key, occ)
+            self.taken.append(k)
         push, pop = heapq.heappush, heapq.heappop
         while self._refill():
+            held: list[int] = []  # ``skip`` patterns' entries passed over until the first free decision
             front, hq, (ts, tk) = self.front, self.hq, self.theta
             best, cnt, cst = self.best, self.cnt, self.cst
             fp, nf = 0, len(front)
@@ -614,9 +628,17 @@ class _Solver:
                     if -true > ts or (-true == ts and k < tk):
                         push(hq, ((true << _KEY_BITS | k) << _IDX_BITS) | i)
                     continue
+                if self.skip and k in self.skip:
+                    held.append(entry)  # still stored (``best[i]`` unchanged): back into ``hq`` below
+                    continue
                 best[i] = -1
                 self.substitute(key, occ, i)
+                self.taken.append(k)
                 best, cnt, cst = self.best, self.cnt, self.cst
+                if self.skip:  # the first free decision is made: the passed-over patterns compete again
+                    self.skip = frozenset()
+                    for e in held:
+                        push(hq, e)
 
     # ------------------------------------------------------------------ output trees
     def combine(self, t1: Term, t2: Term) -> Term:
@@ -969,6 +991,7 @@ def solve(
     restarts: int = -1,
     decompose_depth: int = -1,
     objective: str = 'bits',
+    lookahead: int = 0,
 ) -> dict[str, Any]:
     """One program variant for ``x @ weights + bias`` (see the module docstring).
 
@@ -981,12 +1004,33 @@ def solve(
     the depth limit, with ``'bits'`` the deepest such one only; ``-1``: ``DECOMPOSE_DEPTH``, 0 above
     ``LARGE_DIGITS`` digits). Deterministic pick: ``objective='adders'`` keeps the fewest adders,
     then bits, then depth; ``'bits'`` keeps the plain greedy unless it is more than ``ADDER_GUARD`` off the fewest adders found
-    (``_pick_bits``).
+    (``_pick_bits``). ``lookahead > 0`` adds a pilot search over the first ``lookahead`` greedy
+    decisions of the plain greedy and of each decomposition (``hgqc.passes.cse_lookahead``: opt-in,
+    ``1 + 3 * lookahead`` greedy runs per strategy).
     """
-    return _solve(weights, bias, types, max_depth, share, digits, restarts, decompose_depth, objective)[0]
+    return _solve(weights, bias, types, max_depth, share, digits, restarts, decompose_depth, objective, lookahead)[0]
 
 
-Tag = tuple[str, int]  # which candidate won: ('trees', 0), ('greedy', salt) or ('tree', decomposition depth)
+# which candidate won: ('trees', 0), ('greedy', salt), ('tree', decomposition depth) or ('pilot', decomposition
+# depth, 0: none)
+Tag = tuple[str, int]
+Search = Callable[[Callable[[], '_Solver'], Callable[['_Solver'], dict[str, Any]], int], dict[str, Any]]
+
+
+def _greedy(make: Callable[[], _Solver], finish: Callable[[_Solver], dict[str, Any]], limit: int) -> dict[str, Any]:
+    """One greedy run: the program of a fresh solver after ``run_cse``."""
+    s = make()
+    s.run_cse(limit)
+    return finish(s)
+
+
+def _pilot(types: Sequence[QInterval], steps: int) -> Search:
+    """A pilot search (``cse_lookahead``) over the first ``steps`` decisions, ranked by adders, bits, depth."""
+
+    def score(prog: dict[str, Any]) -> tuple[int, int, int]:
+        return (*program_cost(prog, types), prog['depth'])
+
+    return lambda make, finish, limit: pilot(make, finish, limit, score, steps)
 
 
 def _solve(
@@ -999,6 +1043,7 @@ def _solve(
     restarts: int,
     decompose_depth: int,
     objective: str,
+    lookahead: int = 0,
     only: Tag | None = None,
 ) -> tuple[dict[str, Any], Tag]:
     """``solve``, also returning the winner's tag; ``only`` builds just the plain greedy and that
@@ -1024,11 +1069,15 @@ def _solve(
         restarts = 0 if large else (RESTARTS_BITS if objective == 'bits' else RESTARTS) // (2 if big else 1)
     if decompose_depth < 0:
         decompose_depth = 0 if large else DECOMPOSE_DEPTH
+    if lookahead < 0:
+        raise ValueError(f'cse lookahead must be >= 0, got {lookahead}')
     if only is None:
         salts, depths = list(range(restarts + 1)), list(range(decompose_depth, 0, -1))
+        pilots = [0, *depths] if lookahead else []
     else:  # the plain greedy and the one strategy
         salts = [0] + ([only[1]] if only[0] == 'greedy' and only[1] else [])
         depths = [only[1]] if only[0] == 'tree' else []
+        pilots = [only[1]] if only[0] == 'pilot' else []
     cands: list[dict[str, Any]] = []
     tags: list[Tag] = []
     for salt in salts:
@@ -1044,6 +1093,15 @@ def _solve(
             tags.append(('tree', k))
             if objective == 'bits':
                 break
+    search, seen_p = _pilot(types, lookahead), set()
+    for k in pilots:  # after every plain candidate: on equal scores those stay the pick
+        if k == 0:
+            cand = search(lambda: _Solver(n_in, digits, n_out, b, types), _Solver.program, limit)
+        else:
+            cand = _solve_decomposed(w, b, types, limit, k, len(digits), seen_p, search)
+        if cand is not None and cand['depth'] <= limit:
+            cands.append(cand)
+            tags.append(('pilot', k))
     if objective == 'bits':
         i = _pick_bits(best, cands, types)
         return (best, ('trees', 0)) if i < 0 else (cands[i], tags[i])
@@ -1091,6 +1149,7 @@ def _solve_decomposed(
     tree_depth: int,
     n_digits: int,
     seen: set[tuple] | None = None,
+    search: Search = _greedy,
 ) -> dict[str, Any] | None:
     """CSE over the residual columns of a depth-``tree_depth`` decomposition (None: does not fit
     the depth limit, fewer digits to sum is not expected, or the tree is in ``seen``)."""
@@ -1108,11 +1167,10 @@ def _solve_decomposed(
     b = None
     if bias is not None:  # y_parent carries its bias: a derived column adds only the difference
         b = [bias[j] - (dec.sign[j] * bias[p] * 2.0 ** dec.shift[j] if p >= 0 else 0.0) for j, p in enumerate(dec.parent)]
-    s = _Solver(w.shape[0], digits, w.shape[1], b, types)
-    if s.min_depth() + dec.depth > limit:
+    n_in, n_out = w.shape
+    if _Solver(n_in, digits, n_out, b, types).min_depth() + dec.depth > limit:
         return None
-    s.run_cse(limit - dec.depth)
-    return s.program_decomposed(dec)
+    return search(lambda: _Solver(n_in, digits, n_out, b, types), lambda s: s.program_decomposed(dec), limit - dec.depth)
 
 
 def program_cost(program: dict[str, Any], types: Sequence[QInterval]) -> tuple[int, int]:
@@ -1219,6 +1277,7 @@ def cmvm_program(
     restarts: int = -1,
     objective: str = 'bits',
     decompose_depth: int = -1,
+    lookahead: int = 0,
 ) -> dict[str, Any]:
     """The ``program`` attr of a cmvm node: one solve per distinct position type signature."""
     w = np.asarray(node.attrs['weights'], dtype=np.float64)
@@ -1236,7 +1295,7 @@ def cmvm_program(
     # the variant most positions use gets every candidate; the others only the plain greedy and
     # the strategy that won there (same matrix, other input types: a conv costs a few solves)
     main = int(np.argmax(np.bincount(select, minlength=len(reps))))
-    opts = (max_depth, share, digits, restarts, decompose_depth, objective)
+    opts = (max_depth, share, digits, restarts, decompose_depth, objective, lookahead)
     prog, tag = _solve(w, bias, reps[main], *opts)
     variants = [prog if v == main else _solve(w, bias, r, *opts, only=tag)[0] for v, r in enumerate(reps)]
     return {'variants': variants, 'select': select}
@@ -1248,9 +1307,10 @@ def cse_pass(graph: Graph, options: CompileOptions) -> Graph:
     restarts = int(options.extra.get('cse.restarts', -1))
     objective = str(options.extra.get('cse.objective', 'bits'))
     decompose_depth = int(options.extra.get('cse.decompose_depth', -1))
+    lookahead = int(options.extra.get('cse.lookahead', 0))
     for n in graph.nodes.values():
         if n.op is Op.CMVM:
-            prog = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts, objective, decompose_depth)
+            prog = cmvm_program(n, options.max_adder_depth, True, max_variants, restarts, objective, decompose_depth, lookahead)
             n.attrs['program'] = prog
     return graph
 
