@@ -1,6 +1,7 @@
 """The ``hgqc`` command.
 
     hgqc MODEL -o OUT [--target verilog|vhdl|hls4ml] [--latency-cutoff N] [--clock-period NS] [--top NAME] [--force]
+                      [--max-adder-depth N] [--cse KEY=VALUE ...]
     hgqc run OUT --inputs X.npy --out Y.npy
     hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog|ghdl|gxx] [--ap-types DIR]
     hgqc report OUT
@@ -16,6 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,16 @@ def _compile_parser() -> argparse.ArgumentParser:
     )
     p.add_argument('--latency-cutoff', type=int, default=0, help='register every N adder levels (0: combinational)')
     p.add_argument('--max-adder-depth', type=int, default=None, help='adder-depth limit for the CMVM optimizer')
+    p.add_argument(
+        '--cse',
+        action='append',
+        default=[],
+        metavar='KEY=VALUE',
+        help='CMVM optimizer option (repeatable): objective=bits|adders (default bits: fewest adder bits; adders: '
+        'fewest adders), restarts=N, decompose_depth=N, max_variants=N, lookahead=N (opt-in and slow: a pilot '
+        'search over the first N greedy decisions, 1+3N greedy runs per strategy; ~0.5%% fewer adders on small '
+        'cmvms, no gain measured at 64x64). See docs/design.md',
+    )
     p.add_argument(
         '--clock-period', type=float, default=5.0, help='target clock period in ns for the FPGA build constraints (default 5)'
     )
@@ -96,6 +108,25 @@ def _save_outputs(path: str, project, outs) -> None:
         np.savez(path, **dict(zip(names, outs)))
 
 
+CSE_KEYS = {'objective': str, 'restarts': int, 'decompose_depth': int, 'max_variants': int, 'lookahead': int}
+
+
+def cse_options(pairs: Sequence[str]) -> dict[str, Any]:
+    """``options.extra`` entries (``cse.KEY``) from ``--cse KEY=VALUE`` arguments."""
+    extra: dict[str, Any] = {}
+    for kv in pairs:
+        key, sep, value = kv.partition('=')
+        if not sep or key not in CSE_KEYS:
+            raise ValueError(f'--cse expects KEY=VALUE with KEY one of {", ".join(CSE_KEYS)}, got {kv!r}')
+        if key == 'objective' and value not in ('bits', 'adders'):
+            raise ValueError(f'--cse objective must be bits or adders, got {value!r}')
+        try:
+            extra[f'cse.{key}'] = CSE_KEYS[key](value)
+        except ValueError:
+            raise ValueError(f'--cse {key} expects an integer, got {value!r}') from None
+    return extra
+
+
 def cmd_compile(args: argparse.Namespace) -> int:
     import hgqc
 
@@ -111,6 +142,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         top=args.top,
         check=args.check,
         pipeline=tuple(p.strip() for p in args.pipeline.split(',')) if args.pipeline else None,
+        extra=cse_options(args.cse),
     )
     dt = time.perf_counter() - t0
     print(f'wrote {args.output} ({args.target}, latency {project.metadata["latency"]} cycles) in {dt:.2f} s')

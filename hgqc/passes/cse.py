@@ -34,10 +34,13 @@ plain greedy (or the plain trees if they have fewer bits) unless an alternative 
 ``ADDER_GUARD`` (1 %) fewer adders; then, among the alternatives within ``ADDER_GUARD`` of the
 fewest adders, the fewest bits, where each level deeper than the plain greedy costs
 ``DEPTH_PENALTY`` (2 %) of bits and a deeper one must still beat the greedy's bits (depth budget
-spent lengthens the network's path end to end; decomposition chain adders are full width). Restarts
-and decompositions are a safety net: the greedy alone is up to 6 % off on some matrices (16x16
-4-bit), and ``_pick_bits`` leaves it alone where it is fine, so the LUT results of the greedy's
-bit-width ranking stand. Deterministic, since every run is.
+spent lengthens the network's path end to end; decomposition chain adders are full width).
+Opt-in ``options.extra['cse.lookahead'] = N`` adds (5) a pilot search over the first N greedy
+decisions of the plain greedy and of each decomposition (``hgqc.passes.cse_lookahead``, through
+the ``forced`` / ``skip`` / ``taken`` hooks of ``run_cse``; slow, a small gain: docs/design.md).
+Restarts and decompositions are a safety net: the greedy alone is up to 6 % off on some
+matrices (16x16 4-bit), and ``_pick_bits`` leaves it alone where it is fine, so the LUT results
+of the greedy's bit-width ranking stand. Deterministic, since every run is.
 
 Machinery (speed, memory): the initial pair count is made in blocks (``_PairCounter``: a dense
 ``bincount`` table over all possible patterns when small, else merged ``np.unique`` tables), so it

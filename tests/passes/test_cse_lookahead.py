@@ -106,3 +106,13 @@ def test_lookahead_option_and_other_variants():
     opts = CompileOptions(extra={'cse.lookahead': 2, 'cse.objective': 'adders'})
     PassManager(['cse'], opts).run(g)
     assert n.attrs['program'] == prog
+
+
+def test_cli_cse_options():
+    from hgqc.cli import _compile_parser, cse_options
+
+    args = _compile_parser().parse_args(['m.keras', '-o', 'out', '--cse', 'lookahead=3', '--cse', 'objective=adders'])
+    assert cse_options(args.cse) == {'cse.lookahead': 3, 'cse.objective': 'adders'}
+    for bad in ('lookahead', 'depth=2', 'lookahead=x', 'objective=luts'):
+        with pytest.raises(ValueError, match='--cse'):
+            cse_options([bad])
