@@ -580,6 +580,13 @@ class _Solver:
         if i >= 0 and self.cnt[i] > 1:  # occurrences the depth limit or an overlap kept back stay candidates
             self.push(i, _enc(*key), int((self.cnt[i] - 1) * self.cst[i]))
 
+    def _only(self, entries: list[int]) -> bool:
+        """Whether the patterns of ``entries`` are the only candidates left."""
+        n = self.n_pat
+        live = (self.best[:n] >= 0) & (self.cnt[:n] >= 2)
+        live[[e & _IDX_MASK for e in entries]] = False
+        return not live.any()
+
     def run_cse(self, limit: int) -> None:
         """The greedy: take the pattern with the largest stored saving (then the smallest pattern);
         when its pairs or its occurrences under the depth limit save less than stored, store that
@@ -642,6 +649,9 @@ class _Solver:
                     self.skip = frozenset()
                     for e in held:
                         push(hq, e)
+                    held = []
+            if held and self._only(held):
+                break  # nothing but ``skip`` patterns left: no free decision to make
 
     # ------------------------------------------------------------------ output trees
     def combine(self, t1: Term, t2: Term) -> Term:

@@ -42,6 +42,14 @@ def test_forced_prefix_replays_the_greedy():
         _run(w, forced=[plain.taken[0], plain.taken[0]])
 
 
+def test_skipping_the_only_candidate_ends_the_run():
+    w = np.array([[1.0, 1.0], [1.0, 1.0]])  # x0 + x1 in both columns: one pattern, occurring twice
+    plain = _run(w)
+    assert len(plain.taken) == 1 and len(plain.program()['ops']) == 1
+    other = _run(w, skip=plain.taken)
+    assert other.taken == [] and program_matches(w, other.program())
+
+
 def test_pilot_starts_from_the_plain_greedy_and_counts_runs():
     w = dyadic_matrix(np.random.default_rng(4), (8, 8), bits=8, zeros=0.0)
     types = [TYPES8] * 8
