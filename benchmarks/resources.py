@@ -136,6 +136,7 @@ def main(argv=None) -> int:
     ap.add_argument('--no-peers', action='store_true')
     ap.add_argument('--no-yosys', action='store_true')
     ap.add_argument('--cse', action='append', default=[], metavar='KEY=VALUE', help='hgqc option, e.g. decompose_depth=0')
+    ap.add_argument('--schedule', default=None, help="hgqc's pipeline.schedule: min_registers (default) or asap")
     ap.add_argument('--yosys-timeout', type=float, default=YOSYS_TIMEOUT, help='seconds per synthesis')
     args = ap.parse_args(argv)
     globals()['YOSYS_TIMEOUT'] = args.yosys_timeout
@@ -147,6 +148,8 @@ def main(argv=None) -> int:
     for kv in args.cse:
         k, v = kv.split('=', 1)
         extra[f'cse.{k}'] = int(v) if v.lstrip('-').isdigit() else v
+    if args.schedule:
+        extra['pipeline.schedule'] = args.schedule
     paths = args.models or [str(p) for p in sorted((ROOT / 'examples').glob('*.keras'))]
     synth = not args.no_yosys and yosys_available()
     table, verdicts = [], []

@@ -20,8 +20,11 @@ cmvm (tensor level)                         its program depth (or minimal depth)
 A table is a ROM read: a w-input function fits one 6-input LUT level for w <= 6, and each two
 further address bits add one 4:1 multiplexer level (one LUT6 each), comparable to an adder level.
 
-Nodes are scheduled as soon as possible; an op that would straddle a stage boundary starts at
-the boundary instead. Every edge from a producer in stage ``s`` to a consumer in stage ``t > s``
+Each node's stage comes from ``hgqc.passes.stages`` (``options.extra['pipeline.schedule']``):
+``'min_registers'`` (default) keeps the as-soon-as-possible latency and places the registers
+where they hold the fewest bits; ``'asap'`` puts every node as early as possible (an op that
+would straddle a stage boundary starts at the boundary). Every edge from a producer in stage
+``s`` to a consumer in stage ``t > s``
 goes through ``t - s`` chained ``reg`` nodes (shared by all consumers of the producer); a
 ``reg`` with attr ``stage = k`` holds its value from stage ``k`` on (the register sits on the
 boundary between stages ``k - 1`` and ``k``). Constants are never registered. Every output is
@@ -40,6 +43,9 @@ from ..ir.ops import Op
 from ..options import CompileOptions
 from .manager import register_pass
 from .prune import dead_code_elimination
+from .stages import Schedule, asap_stages, latency_of, min_register_stages
+
+SCHEDULES = ('min_registers', 'asap')
 
 UNIT_OPS = frozenset({Op.SHIFT_ADD, Op.ADD, Op.SUB, Op.NEG, Op.MAX, Op.MIN})
 WIRING_OPS = frozenset({Op.INPUT, Op.CONST, Op.GATHER, Op.REG, Op.RELU})
@@ -110,14 +116,16 @@ def is_lowered(graph: Graph) -> bool:
 
 
 class _Pipeliner:
-    def __init__(self, graph: Graph, cutoff: int):
+    """Builds the registered graph of a schedule (``hgqc.passes.stages``)."""
+
+    def __init__(self, graph: Graph, cutoff: int, stage: Schedule):
         self.src = graph
         self.c = cutoff
+        self.src_stage = stage
         self.g = Graph(graph.name)
         self.g.input_quant = dict(graph.input_quant)
         self.g.meta = dict(graph.meta)
         self.map: dict[Node, Node] = {}
-        self.ready: dict[Node, int] = {}  # adder level at which a value is available
         self.stage: dict[Node, int | None] = {}  # stage producing it (None: constant, any stage)
         self.regs: dict[Node, list[Node]] = {}  # producer -> its register chain
 
@@ -131,63 +139,55 @@ class _Pipeliner:
             prev = chain[-1] if chain else v
             r = self.g.add(Op.REG, [prev], {'stage': sv + len(chain) + 1}, prev.type, f'{v.name}@{sv + len(chain) + 1}')
             self.stage[r] = sv + len(chain) + 1
-            self.ready[r] = self.stage[r] * self.c
             chain.append(r)
         return chain[s - sv - 1]
 
-    def schedule(self, n: Node, ins: list[Node]) -> tuple[int, int | None]:
-        """(start level, stage) of ``n`` given its operands' schedules (ASAP, no straddling)."""
-        live = [i for i in ins if self.stage[i] is not None]
-        start = max((self.ready[i] for i in live), default=0)
-        d = node_delay(n)
-        if d == 0:
-            if n.op is Op.CONST:
-                return start, None
-            return start, max((self.stage[i] for i in live), default=0)  # type: ignore[type-var]
-        if start % self.c and start // self.c != (start + d - 1) // self.c:
-            start = (start // self.c + 1) * self.c  # would straddle a boundary: wait for it
-        return start, start // self.c
-
     def add(self, n: Node) -> None:
-        if n.op is Op.REG:  # re-pipelining: old registers are dropped
-            self.map[n] = self.map[n.inputs[0]]
-            return
         if n.op is Op.INPUT:
             v = self.g.add_input(n.name, n.type)
-            self.ready[v], self.stage[v] = 0, 0
+            self.stage[v] = 0
             self.map[n] = v
             return
+        st = self.src_stage[n]
         ins = [self.map[i] for i in n.inputs]
-        start, st = self.schedule(n, ins)
         if st is not None:
             ins = [self.at_stage(i, st) for i in ins]
         v = self.g.add(n.op, ins, n.attrs, n.type, n.name)
-        self.ready[v], self.stage[v] = start + node_delay(n), st
+        self.stage[v] = st
         self.map[n] = v
 
     def run(self) -> Graph:
         for n in self.src.nodes.values():
             self.add(n)
-        outs = [(name, self.map[v]) for name, v in self.src.outputs]
-        stages = [s for _, v in outs for s in self._out_stages(v)]
-        latency = max(stages) + 1 if stages else 0  # constant outputs need no register
-        for name, v in outs:
+        latency = latency_of(self.src, self.src_stage)
+        for name, v in self.src.outputs:
             self.g.add_output(name, self.register_output(v, latency))
         self.g.meta['latency'] = latency
         self.g.meta['latency_cutoff'] = self.c
         dead_code_elimination(self.g)  # the original output gathers were replaced by registered ones
         return self.g
 
-    def _out_stages(self, v: Node) -> list[int]:
-        """Stages of the values an output packs (constants have none)."""
-        srcs = v.inputs if v.op is Op.GATHER else (v,)
-        return [s for s in (self.stage[i] for i in srcs) if s is not None]
-
     def register_output(self, v: Node, latency: int) -> Node:
-        if v.op is not Op.GATHER:
-            return self.at_stage(v, latency)
-        ins = [self.at_stage(i, latency) for i in v.inputs]
+        """Output ``v`` (a source node) registered into the final stage, element by element (each
+        element continues its producer's shared chain)."""
+        if v.op is not Op.GATHER or v.shape == ():
+            return self.at_stage(self.map[v], latency)
+        ins = [self.at_stage(self.map[i], latency) for i in v.inputs]
         return self.g.add(Op.GATHER, ins, v.attrs, v.type, v.name)
+
+
+def schedule(graph: Graph, cutoff: int, method: str = 'min_registers') -> Schedule:
+    """The stage of every node of a register-free graph (``hgqc.passes.stages``): ``'asap'``, or
+    ``'min_registers'`` (the ASAP latency with the fewest register bits; ASAP where that LP does
+    not apply)."""
+    if method not in SCHEDULES:
+        raise ValueError(f'pipeline.schedule must be one of {", ".join(SCHEDULES)}, got {method!r}')
+    delays = {n: node_delay(n) for n in graph}
+    asap = asap_stages(graph, cutoff, delays)
+    if method == 'asap':
+        return asap
+    best = min_register_stages(graph, cutoff, asap, latency_of(graph, asap), delays)
+    return asap if best is None else best
 
 
 @register_pass('pipeline')
@@ -197,4 +197,7 @@ def pipeline_pass(graph: Graph, options: CompileOptions) -> Graph:
         return graph
     if not is_lowered(graph):
         raise ValueError('pipeline needs an adder-level graph: run "lower" first')
-    return _Pipeliner(graph, options.latency_cutoff).run()
+    if graph.count(Op.REG):  # re-pipelining: the old registers go first
+        graph = graph.rewritten(lambda g, n, remap: remap[n.inputs[0]] if n.op is Op.REG else None)
+    method = options.extra.get('pipeline.schedule', 'min_registers')
+    return _Pipeliner(graph, options.latency_cutoff, schedule(graph, options.latency_cutoff, method)).run()

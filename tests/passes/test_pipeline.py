@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph, verify
 from hgqc.options import CompileOptions
 from hgqc.passes import PassManager, adder_depth
-from hgqc.passes.pipeline import node_delay, pipeline_pass
+from hgqc.passes.pipeline import SCHEDULES, node_delay, pipeline_pass, schedule
+from hgqc.passes.stages import is_valid, latency_of, register_bits
 
-from .graphs import mlp, run_checked
+from .graphs import mlp, random_graph, run_checked
 
 
 def _sum_tree(n: int) -> Graph:
@@ -129,3 +132,67 @@ def test_constant_outputs_need_no_registers():
     out = run_checked(g, ['lower', 'range', 'prune', 'pipeline'], latency_cutoff=1)
     assert out.meta['latency'] == 1
     _balanced(out)
+
+
+# --------------------------------------------------------------------------- stage assignment
+
+
+def _lowered(seed: int, n_ops: int) -> Graph:
+    return PassManager(['csd', 'cse', 'lower', 'range', 'prune'], CompileOptions()).run(random_graph(seed, n_ops))
+
+
+def _schedules(g: Graph, cutoff: int) -> dict[str, tuple]:
+    """Per method: (schedule, latency, register bits of the schedule, register bits of the built graph)."""
+    out = {}
+    for method in SCHEDULES:
+        st = schedule(g, cutoff, method)
+        built = pipeline_pass(g, CompileOptions(latency_cutoff=cutoff, extra={'pipeline.schedule': method}))
+        lat = latency_of(g, st)
+        assert built.meta['latency'] == lat
+        reg_bits = sum(n.type.max_width for n in built if n.op is Op.REG)
+        out[method] = (st, lat, register_bits(g, st, lat), reg_bits)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(2, 12), cutoff=st.integers(1, 4))
+def test_min_register_schedule_is_valid_and_never_worse(seed, n_ops, cutoff):
+    g = _lowered(seed, n_ops)
+    got = _schedules(g, cutoff)
+    delays = {n: node_delay(n) for n in g}
+    for st_, lat, bits, built_bits in got.values():
+        assert is_valid(g, st_, cutoff, lat, delays)
+        assert bits == built_bits  # the cost model is what the registered graph holds
+    assert got['min_registers'][1] == got['asap'][1]  # same latency
+    assert got['min_registers'][2] <= got['asap'][2]
+
+
+def test_min_register_schedule_saves_registers_and_stays_exact():
+    g = PassManager(options=CompileOptions()).run(mlp(3, n_in=12, hidden=10, n_out=6))
+    got = _schedules(g, 2)
+    assert got['min_registers'][2] < got['asap'][2]
+    out = run_checked(g, ['pipeline'], latency_cutoff=2)  # check mode: bit-exact against the unpipelined graph
+    _balanced(out)
+    assert out.meta['latency'] == got['asap'][1]
+
+
+def test_slow_node_gets_a_stage_of_its_own():
+    g = Graph()
+    x = g.add_input('x', TensorType.uniform((2,), QInterval(-8, 7, 0)))
+    a = g.add(Op.GATHER, [x], {'index': np.array([0])}, name='a')
+    b = g.add(Op.GATHER, [x], {'index': np.array([1])}, name='b')
+    g.add_output('y', g.add(Op.ADD, [g.add(Op.MUL, [a, b], name='m'), a], name='s'))
+    low = run_checked(g, ['lower'])  # the product takes 2 levels: more than a 1-level stage
+    delays = {n: node_delay(n) for n in low}
+    st_ = schedule(low, 1)
+    assert is_valid(low, st_, 1, latency_of(low, st_), delays)
+    (m,) = [n for n in low if n.op is Op.MUL]
+    (s,) = [n for n in low if n.op is Op.ADD]
+    assert st_[s] > st_[m]
+    assert run_checked(low, ['pipeline'], latency_cutoff=1).meta['latency'] == 3
+
+
+def test_unknown_schedule_is_a_clear_error():
+    g = PassManager(options=CompileOptions()).run(mlp(1))
+    with pytest.raises(ValueError, match='pipeline.schedule must be one of min_registers, asap'):
+        pipeline_pass(g, CompileOptions(latency_cutoff=1, extra={'pipeline.schedule': 'alap'}))
