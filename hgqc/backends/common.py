@@ -36,6 +36,7 @@ from ..ir.fixed import Overflow, Round, bounds, requantize
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op, table_entry, table_keys
 from ..ir.types import QInterval, dyadic
+from ..passes.stages import relu_max_operand
 
 CLOCK = 'clk'
 
@@ -700,9 +701,9 @@ def _relu_quantized(e: Elem, k: int) -> tuple[Val, Val] | None:
     ``s = (y < 0)`` and ``v = quantize(y)`` (relu(y) = y when ``y >= 0``, and every quantize maps
     0 to 0), ``v`` in the operand's stored type (meaningful only where ``s == 0``). None for any
     other operand."""
-    q = e.node.inputs[k]
-    if q.op is not Op.QUANTIZE or q.shape != e.node.shape or q.inputs[0].op is not Op.RELU or q.attrs.get('div') is not None:
+    if not relu_max_operand(e.node, k):
         return None
+    q = e.node.inputs[k]
     y = q.inputs[0].inputs[0]
     ty, yv = y.type.elems[e.index], e.b.env[y][e.index]
     if not ty.signed or yv.width == 0:
