@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph, verify
+from hgqc.ir import Graph, Node, Op, QInterval, TensorType, parse_graph, print_graph, verify
 from hgqc.options import CompileOptions
 from hgqc.passes import PassManager, adder_depth
 from hgqc.passes.pipeline import SCHEDULES, node_delay, pipeline_pass, schedule
@@ -79,12 +79,22 @@ def test_latency_matches_depth_for_unit_cutoff():
     assert out.meta['latency'] == depth  # one stage per adder level, outputs registered once
 
 
-def test_mul_takes_two_levels():
+def _pair(lo: int = -8, hi: int = 7) -> tuple[Graph, Node, Node]:
+    """A graph with one 2-element input and its two elements a, b."""
     g = Graph()
-    x = g.add_input('x', TensorType.uniform((2,), QInterval(-8, 7, 0)))
-    a = g.add(Op.GATHER, [x], {'index': np.array([0])}, name='a')
-    b = g.add(Op.GATHER, [x], {'index': np.array([1])}, name='b')
+    x = g.add_input('x', TensorType.uniform((2,), QInterval(lo, hi, 0)))
+    return g, g.add(Op.GATHER, [x], {'index': np.array([0])}, name='a'), g.add(Op.GATHER, [x], {'index': np.array([1])}, name='b')
+
+
+def _mul_then_add() -> Graph:
+    """y = a * b + a: the product takes 2 adder levels."""
+    g, a, b = _pair()
     g.add_output('y', g.add(Op.ADD, [g.add(Op.MUL, [a, b], name='m'), a], name='s'))
+    return g
+
+
+def test_mul_takes_two_levels():
+    g = _mul_then_add()
     low = run_checked(g, ['lower'])
     assert adder_depth(low) == 3
     assert run_checked(g, ['lower', 'pipeline'], latency_cutoff=1).meta['latency'] == 3
@@ -178,12 +188,7 @@ def test_min_register_schedule_saves_registers_and_stays_exact():
 
 
 def test_slow_node_gets_a_stage_of_its_own():
-    g = Graph()
-    x = g.add_input('x', TensorType.uniform((2,), QInterval(-8, 7, 0)))
-    a = g.add(Op.GATHER, [x], {'index': np.array([0])}, name='a')
-    b = g.add(Op.GATHER, [x], {'index': np.array([1])}, name='b')
-    g.add_output('y', g.add(Op.ADD, [g.add(Op.MUL, [a, b], name='m'), a], name='s'))
-    low = run_checked(g, ['lower'])  # the product takes 2 levels: more than a 1-level stage
+    low = run_checked(_mul_then_add(), ['lower'])  # the product takes 2 levels: more than a 1-level stage
     delays = {n: node_delay(n) for n in low}
     st_ = schedule(low, 1)
     assert is_valid(low, st_, 1, latency_of(low, st_), delays)
@@ -200,10 +205,7 @@ def test_unknown_schedule_is_a_clear_error():
 
 
 def test_relu_max_operand_stays_with_its_max():
-    g = Graph()
-    x = g.add_input('x', TensorType.uniform((2,), QInterval(-64, 63, 0)))
-    a = g.add(Op.GATHER, [x], {'index': np.array([0])}, name='a')
-    b = g.add(Op.GATHER, [x], {'index': np.array([1])}, name='b')
+    g, a, b = _pair(-64, 63)
     ys = [g.add(Op.ADD, [a, b], name='y0'), g.add(Op.SUB, [a, b], name='y1')]
     qs = [quantize(g, g.add(Op.RELU, [y]), 0, 7, -1, 'TRN', 'WRAP', f'q{k}') for k, y in enumerate(ys)]
     g.add_output('m', g.add(Op.MAX, qs, name='m'))
