@@ -392,6 +392,9 @@ class Builder:
         self.scope = 't'  # name hint for temporaries of the node being emitted
         self._temps: dict[tuple[str, int, bool], Val] = {}  # one temporary per distinct expression
         self.env: dict[Node, list[Val]] = {}  # every emitted node's element values (the walker's)
+        # registers of a relu'd quantized value also hold its parts (sign, un-relu'd value) for a
+        # max after them (``_relu_parts``); per register node and element, None: no parts
+        self.parts: dict[Node, list[tuple[Val, Val] | None]] = {}
 
     # ------------------------------------------------------------------ declarations
     def define(self, v: Val, hint: str, comment: str = '') -> Val:
@@ -696,21 +699,33 @@ def _emit_relu(e: Elem) -> tuple[Val, int]:
     return e.b.mux(e.b.sign(x), e.b.const(0, x.width, True), x), t.f
 
 
-def _relu_quantized(e: Elem, k: int) -> tuple[Val, Val] | None:
-    """``(s, v)`` when operand ``k`` is ``quantize(relu(y))``: its value is ``s ? 0 : v`` for
-    ``s = (y < 0)`` and ``v = quantize(y)`` (relu(y) = y when ``y >= 0``, and every quantize maps
-    0 to 0), ``v`` in the operand's stored type (meaningful only where ``s == 0``). None for any
-    other operand."""
-    if not relu_max_operand(e.node, k):
+def _relu_parts(b: Builder, q: Node, index: int) -> tuple[Val, Val] | None:
+    """``(s, v)`` for element ``index`` of ``q = quantize(relu(y))``: its value is ``s ? 0 : v``
+    for ``s = (y < 0)`` and ``v = quantize(y)`` (relu(y) = y when ``y >= 0``, and every quantize
+    maps 0 to 0), ``v`` in ``q``'s stored type (meaningful only where ``s == 0``); for a register
+    of such a value, its registered parts. None for any other value."""
+    if q.op is Op.REG:
+        parts = b.parts.get(q)
+        return parts[index] if parts is not None else None
+    if q.op is not Op.QUANTIZE or q.inputs[0].op is not Op.RELU or q.attrs.get('div') is not None:
         return None
-    q = e.node.inputs[k]
     y = q.inputs[0].inputs[0]
-    ty, yv = y.type.elems[e.index], e.b.env[y][e.index]
+    if y.shape != q.shape:
+        return None
+    ty, yv = y.type.elems[index], b.env[y][index]
     if not ty.signed or yv.width == 0:
         return None
     # the operand's own quantize, applied to y instead of relu(y) (natural/out are not read)
-    val, f = _emit_quantize(Elem(e.b, q, e.index, [yv], [ty], ty, ty))
-    return e.b.sign(yv), e.b.convert(val, f, e.types[k])
+    val, f = _emit_quantize(Elem(b, q, index, [yv], [ty], ty, ty))
+    return b.sign(yv), b.convert(val, f, q.type.elems[index])
+
+
+def _relu_quantized(e: Elem, k: int) -> tuple[Val, Val] | None:
+    """``_relu_parts`` of operand ``k`` of a max (None when that operand has none)."""
+    q = e.node.inputs[k]
+    if q.op is not Op.REG and not relu_max_operand(e.node, k):
+        return None
+    return _relu_parts(e.b, q, e.index)
 
 
 def _fused_max(e: Elem, f: int) -> Val | None:
@@ -883,7 +898,25 @@ def _emit_reg(ctx: NodeCtx) -> list[Val]:
         b.scope = _elem_name(ctx, e)
         v = b.convert(ctx.args[0][e], ctx.node.inputs[0].type.elems[e].f, q)
         out.append(v if v.const is not None else b.register(v, b.scope, ctx.comment))
+    if any(u.op in (Op.MAX, Op.REG) for u in ctx.node.users):
+        _register_parts(ctx)
     return out
+
+
+def _register_parts(ctx: NodeCtx) -> None:
+    """Register the ``_relu_parts`` of a relu'd quantized value beside it, so a max in a later
+    stage still compares the un-relu'd values (one flip-flop more: the sign); synthesis drops
+    whichever of the two registers nothing reads."""
+    b, src, parts = ctx.b, ctx.node.inputs[0], []
+    for e in range(ctx.node.type.size):
+        got = _relu_parts(b, src, e)
+        if got is not None:
+            b.scope = _elem_name(ctx, e)
+            s, v = (x if x.const is not None else b.register(x, b.scope + tag, ctx.comment) for x, tag in zip(got, ('_s', '_v')))
+            got = (s, v)
+        parts.append(got)
+    if any(parts):
+        b.parts[ctx.node] = parts
 
 
 def _emit_cmvm(ctx: NodeCtx) -> list[Val]:

@@ -17,16 +17,12 @@ bits (one chain per producer, shared by its consumers; outputs are used in stage
 retiming on a DAG, a linear program whose constraints are all differences of two variables
 (totally unimodular, so the simplex optimum is integral):
 
-    minimise   sum_u  w_u * (m_u - s_u)  +  sum  2 w_q * (s_max - s_q)
+    minimise   sum_u  w_u * (m_u - s_u)
     subject to s_v >= s_u                  for every edge u -> v
                m_u >= s_v, m_u >= s_u      for every consumer v of u (m_u: u's last stage)
                m_u >= latency              for every output
                s_w >= s_u + 1              when the longest path u ... w is longer than c levels
                asap_u <= s_u <= latency - 1
-
-The second sum runs over the ``max`` nodes whose operand ``q`` is ``quantize(relu(y))``: the
-backends drop that relu's gates (about one LUT per bit, worth ``LUT_FF_RATIO`` flip-flops) only
-when ``q`` and the max share a stage (``relu_max_operand``).
 
 The path rows are only needed for the first node ``w`` on each path out of ``u`` that exceeds
 ``c`` (later ones follow by the edge rows), so they are found by a walk of at most ``c`` levels
@@ -42,18 +38,14 @@ from ..ir.ops import Op
 
 Schedule = dict[Node, int | None]
 
-# a LUT is worth this many flip-flops (an UltraScale+ slice: 8 LUTs, 16 FFs): the weight of the
-# relu gates a register costs when it splits a max from its relu'd operand (``relu_max_operand``)
-LUT_FF_RATIO = 2
-
 # above this many path rows the LP is not built (its set-up is Python-speed): ASAP is kept
 MAX_PATH_ROWS = 2_000_000
 
 
 def relu_max_operand(n: Node, k: int) -> bool:
     """Whether operand ``k`` of ``n`` is ``quantize(relu(y))`` under a ``max``: the backends then
-    compare the un-relu'd values (docs/rtl.md) and the relu's gates vanish, but only when no
-    register separates the operand from the max."""
+    compare the un-relu'd values and the relu's gates vanish (docs/rtl.md; a pipeline register
+    in between carries the sign and the un-relu'd value)."""
     q = n.inputs[k]
     return (
         n.op is Op.MAX and q.op is Op.QUANTIZE and q.shape == n.shape and q.inputs[0].op is Op.RELU and q.attrs.get('div') is None
@@ -113,17 +105,6 @@ def register_bits(graph: Graph, stage: Schedule, latency: int) -> int:
         if stage[v] is not None:
             last[v] = latency
     return sum(v.type.max_width * (t - stage[v]) for v, t in last.items())  # type: ignore[operator]
-
-
-def schedule_cost(graph: Graph, stage: Schedule, latency: int) -> int:
-    """The objective ``min_register_stages`` minimises: register bits plus ``LUT_FF_RATIO`` times
-    the bits of each relu'd max operand per register separating it from its max."""
-    split = 0
-    for n in graph:
-        for k, q in enumerate(n.inputs):
-            if relu_max_operand(n, k) and stage[q] is not None:
-                split += q.type.max_width * (stage[n] - stage[q])  # type: ignore[operator]
-    return register_bits(graph, stage, latency) + LUT_FF_RATIO * split
 
 
 def _output_gathers(graph: Graph) -> set[Node]:
@@ -213,17 +194,9 @@ def min_register_stages(graph: Graph, cutoff: int, asap: Schedule, latency: int,
     for v in _output_sources(graph):
         if v in var:
             lower[n_var + var[v]] = latency
-    cost = np.concatenate([-width, width])
-    for v, k in var.items():  # a register between a fusable operand and its max costs its relu gates
-        for i in range(len(v.inputs)):
-            q = v.inputs[i]
-            if relu_max_operand(v, i) and q in var:
-                penalty = LUT_FF_RATIO * q.type.max_width
-                cost[k] += penalty
-                cost[var[q]] -= penalty
     a = sp.csr_matrix((np.tile([1.0, -1.0], len(rhs)), (rows, cols)), shape=(len(rhs), 2 * n_var))
     res = linprog(
-        cost,
+        np.concatenate([-width, width]),
         A_ub=a,
         b_ub=np.array(rhs, dtype=np.float64),
         bounds=list(zip(lower, upper, strict=True)),

@@ -21,6 +21,8 @@ from hgqc.backends.common import BackendError, Namespace, is_identifier, pack_po
 from hgqc.backends.verilog import emit_verilog
 from hgqc.ir import Graph, Node, Op, Overflow, QInterval, Round, TensorType, verify
 from hgqc.ir.types import ZERO
+from hgqc.options import CompileOptions
+from hgqc.passes.pipeline import pipeline_pass
 from hgqc.runtime.sim import Simulator, random_int_inputs
 from hgqc.runtime.sim import verify as hw_verify
 
@@ -461,6 +463,22 @@ def test_relu_pool_max_skips_the_relus_and_matches_interpreter(tmp_path):
     assert read == []  # every fused max reads y itself, not quantize(relu(y))
     assert any(re.match(r'\s*assign max_\d+\S* = .*relu_', line) for line in text.splitlines())  # the unfused one
     res = hw_verify(g, random_int_inputs(g, N_VECTORS, seed=5), simulator='verilator', workdir=tmp_path)
+    assert res.ok and res.total == N_VECTORS, res.first_mismatch_detail
+
+
+def relu_pool_pipelined_graph() -> Graph:
+    """``relu_pool_graph`` at one adder level per stage: registers split some relu'd operands
+    from their max (the rounding quantizers take a level)."""
+    return pipeline_pass(relu_pool_graph(), CompileOptions(latency_cutoff=1))
+
+
+@needs_verilator
+def test_relu_pool_max_reads_registered_parts(tmp_path):
+    g = relu_pool_pipelined_graph()
+    text = emit_verilog(g)['model.v']
+    fused = [line for line in text.splitlines() if re.match(r'\s*assign max_\d+ = .*reg_\d+_s\b', line)]
+    assert fused  # a max in a later stage compares the registered un-relu'd value, picks by the registered sign
+    res = hw_verify(g, random_int_inputs(g, N_VECTORS, seed=7), simulator='verilator', workdir=tmp_path)
     assert res.ok and res.total == N_VECTORS, res.first_mismatch_detail
 
 

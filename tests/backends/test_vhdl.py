@@ -18,7 +18,14 @@ from hgqc.backends.vhdl import HELPER_NAMES, emit_vhdl
 from hgqc.runtime.sim import Simulator, random_int_inputs
 from hgqc.runtime.sim import verify as hw_verify
 
-from .test_verilog import N_VECTORS, hostile_names_graph, kitchen_sink_graph, pipelined_graph, relu_pool_graph
+from .test_verilog import (
+    N_VECTORS,
+    hostile_names_graph,
+    kitchen_sink_graph,
+    pipelined_graph,
+    relu_pool_graph,
+    relu_pool_pipelined_graph,
+)
 
 needs_ghdl = pytest.mark.skipif(shutil.which('ghdl') is None, reason='ghdl not installed')
 
@@ -77,7 +84,14 @@ def test_ghdl_analyzes_without_warnings(tmp_path, builder):
 
 @needs_ghdl
 @pytest.mark.parametrize(
-    ('builder', 'seed'), [(kitchen_sink_graph, 1), (pipelined_graph, 4), (hostile_names_graph, 5), (relu_pool_graph, 6)]
+    ('builder', 'seed'),
+    [
+        (kitchen_sink_graph, 1),
+        (pipelined_graph, 4),
+        (hostile_names_graph, 5),
+        (relu_pool_graph, 6),
+        (relu_pool_pipelined_graph, 7),
+    ],
 )
 def test_ghdl_matches_interpreter(tmp_path, builder, seed):
     g = builder()
