@@ -36,7 +36,6 @@ from ..ir.fixed import Overflow, Round, bounds, requantize
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op, table_entry, table_keys
 from ..ir.types import QInterval, dyadic
-from ..passes.stages import relu_max_operand
 
 CLOCK = 'clk'
 
@@ -723,9 +722,7 @@ def _relu_parts(b: Builder, q: Node, index: int) -> tuple[Val, Val] | None:
 def _relu_quantized(e: Elem, k: int) -> tuple[Val, Val] | None:
     """``_relu_parts`` of operand ``k`` of a max (None when that operand has none)."""
     q = e.node.inputs[k]
-    if q.op is not Op.REG and not relu_max_operand(e.node, k):
-        return None
-    return _relu_parts(e.b, q, e.index)
+    return _relu_parts(e.b, q, e.index) if q.shape == e.node.shape else None
 
 
 def _fused_max(e: Elem, f: int) -> Val | None:

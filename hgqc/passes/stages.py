@@ -42,16 +42,6 @@ Schedule = dict[Node, int | None]
 MAX_PATH_ROWS = 2_000_000
 
 
-def relu_max_operand(n: Node, k: int) -> bool:
-    """Whether operand ``k`` of ``n`` is ``quantize(relu(y))`` under a ``max``: the backends then
-    compare the un-relu'd values and the relu's gates vanish (docs/rtl.md; a pipeline register
-    in between carries the sign and the un-relu'd value)."""
-    q = n.inputs[k]
-    return (
-        n.op is Op.MAX and q.op is Op.QUANTIZE and q.shape == n.shape and q.inputs[0].op is Op.RELU and q.attrs.get('div') is None
-    )
-
-
 def _live_inputs(n: Node, stage: Schedule) -> list[Node]:
     return [i for i in n.inputs if stage[i] is not None]
 
