@@ -15,7 +15,7 @@ bits (one chain per producer, shared by its consumers; outputs are used in stage
 ``asap_stages`` puts each node as early as possible (the latency is then minimal).
 ``min_register_stages`` keeps that latency and minimises the register bits: it is min-area
 retiming on a DAG, a linear program whose constraints are all differences of two variables
-(totally unimodular, so the simplex optimum is integral):
+(totally unimodular, so an optimal vertex is integral):
 
     minimise   sum_u  w_u * (m_u - s_u)
     subject to s_v >= s_u                  for every edge u -> v
@@ -37,6 +37,10 @@ from ..ir.graph import Graph, Node
 from ..ir.ops import Op
 
 Schedule = dict[Node, int | None]
+
+# HiGHS' interior point with crossover (a vertex, so integral): 4x faster than its dual simplex
+# on a 19k-node graph (8 s vs 33 s), the same optimum
+LP_METHOD = 'highs-ipm'
 
 # above this many path rows the LP is not built (its set-up is Python-speed): ASAP is kept
 MAX_PATH_ROWS = 2_000_000
@@ -190,7 +194,7 @@ def min_register_stages(graph: Graph, cutoff: int, asap: Schedule, latency: int,
         A_ub=a,
         b_ub=np.array(rhs, dtype=np.float64),
         bounds=list(zip(lower, upper, strict=True)),
-        method='highs-ds',
+        method=LP_METHOD,
     )
     if res.status != 0:
         return None
