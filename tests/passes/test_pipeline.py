@@ -197,3 +197,9 @@ def test_unknown_schedule_is_a_clear_error():
     g = PassManager(options=CompileOptions()).run(mlp(1))
     with pytest.raises(ValueError, match='pipeline.schedule must be one of min_registers, asap'):
         pipeline_pass(g, CompileOptions(latency_cutoff=1, extra={'pipeline.schedule': 'alap'}))
+
+
+def test_register_placement_is_deterministic():
+    g = PassManager(options=CompileOptions()).run(mlp(5, n_in=12, hidden=10, n_out=6))
+    first, again = (print_graph(pipeline_pass(g, CompileOptions(latency_cutoff=1))) for _ in range(2))
+    assert first == again
