@@ -148,8 +148,9 @@ def _path_rows(n: Node, var: dict[Node, int], cutoff: int, delays: dict[Node, in
 
 
 def min_register_stages(graph: Graph, cutoff: int, asap: Schedule, latency: int, delays: dict[Node, int]) -> Schedule | None:
-    """The valid schedule of ``latency`` stages with the fewest register bits (``None``: the LP
-    is too large to build)."""
+    """The valid schedule of ``latency`` stages with the fewest register bits (``None``: nothing
+    to place, the LP is too large to build, or its answer is not a valid integral schedule; the
+    caller keeps ASAP then)."""
     import scipy.sparse as sp  # (imported here: ~0.3 s, only pipelined builds need it)
     from scipy.optimize import linprog
 
