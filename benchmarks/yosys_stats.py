@@ -13,6 +13,13 @@ Uses ``stat -json`` (supported by yosys 0.23) written via ``tee -q -o``; files a
 ``read_verilog -defer`` so unused parameterised library modules (e.g. a ``$readmemh`` LUT ROM) are never
 elaborated.  Runs under ``nice`` with a timeout (default 300 s).  For designs with ``$readmemh``
 tables, pass ``cwd`` = the directory holding the ``.mem`` files.
+
+yosys 0.23 cannot map a ``(* rom_style = "distributed" *)`` ROM of 9-10 address bits (da4ml's lookup
+tables: "no valid mapping found for memory"). When it fails that way the design is synthesised again
+with the memories' ``rom_style`` attributes removed first (``hierarchy; proc; setattr -unset``), so
+yosys builds the ROMs from LUTs and MUXF7/8/9, which is what hgqc's ROMs (``case`` statements, no
+memory) become too; the result then has ``rom_style_unset = True``. Only on that failure: the extra
+passes alone move LUT counts by a few (digits CNN, no memories: hgqc +6, alkaid +25 of ~30k).
 """
 
 from __future__ import annotations
@@ -82,12 +89,38 @@ def yosys_stats(
     for f in files:
         if '"' in f:
             raise ValueError(f'unsupported file name {f!r}')
+    try:
+        cells, seconds = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, '')
+        unset = False
+    except RuntimeError as e:
+        if 'no valid mapping found for memory' not in str(e):
+            raise
+        prep = f'hierarchy -top {top}\nproc\nsetattr -unset rom_style m:*\n'
+        cells, seconds = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, prep)
+        unset = True
+    res = summarize_cells(cells)
+    res.update(cells=dict(cells), seconds=seconds, top=top, family=family, rom_style_unset=unset)
+    return res
+
+
+def _run(
+    files: list[str],
+    top: str,
+    family: str,
+    timeout: float,
+    cwd: str | Path | None,
+    extra_synth_args: str,
+    keep_log: str | Path | None,
+    prep: str,
+) -> tuple[dict[str, int], float]:
+    """One yosys run (``prep``: passes before ``synth_xilinx``): the cell counts and wall seconds."""
     with tempfile.TemporaryDirectory(prefix='hgqc_yosys_') as tmp:
         js, txt = Path(tmp) / 'stat.json', Path(tmp) / 'stat.txt'
         script = Path(tmp) / 'run.ys'
         reads = '\n'.join(f'read_verilog -defer "{f}"' for f in files)
         script.write_text(
-            f'{reads}\nsynth_xilinx -family {family} -flatten -top {top} {extra_synth_args}\n'
+            f'{reads}\n{prep}'
+            f'synth_xilinx -family {family} -flatten -top {top} {extra_synth_args}\n'
             f'tee -q -o {js} stat -json\ntee -q -o {txt} stat\n'
         )
         cmd = ['nice', '-n', '10', 'yosys', '-q', '-s', str(script)]
@@ -112,6 +145,4 @@ def yosys_stats(
             cells = _parse_text_stat(txt.read_text())
         if cells is None:
             raise RuntimeError('yosys wrote no statistics')
-    res = summarize_cells(cells)
-    res.update(cells=dict(cells), seconds=seconds, top=top, family=family)
-    return res
+    return cells, seconds

@@ -437,19 +437,9 @@ class _Solver:
         row block by row block): into a dense table over all possible patterns when that is small
         (``DENSE_PATTERNS``), else into ``np.unique`` tables merged as they grow. Memory is that
         of the distinct patterns plus one block, not of all pairs at once."""
-        cols = []
-        for col in self.cols:
-            terms = sorted((o, e, s) for o, sh in col.items() for e, s in sh.items())
-            if len(terms) > 1:
-                cols.append(np.array(terms, dtype=np.int64))
-        if not cols:
+        keys, counts, counter = self._pair_counts()
+        if counter is None:
             return
-        counter = _PairCounter(self.n_base, min(int(t[:, 1].min()) for t in cols), max(int(t[:, 1].max()) for t in cols))
-        for t in cols:
-            for i, k in _pair_blocks(len(t), PAIR_CHUNK):  # sorted terms: i is the smaller (operand, shift)
-                counter.add(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2])
-        keys, counts = counter.result()
-        keys, counts = keys[counts > 1], counts[counts > 1]
         self.keys0 = keys
         if counter.table is not None:
             self.counter, self.lut = counter, np.full(len(counter.table), -1, dtype=np.int32 if len(keys) < 2**31 else np.int64)
@@ -459,6 +449,24 @@ class _Solver:
         costs = self.costs_of(keys)
         idx = self._add_patterns(keys, counts, costs, index=self.lut is None)
         self.best[idx] = (counts - 1) * costs
+
+    def _pair_counts(self) -> tuple[np.ndarray, np.ndarray, _PairCounter | None]:
+        """The patterns of two terms of one column that occur at least twice (sorted), their counts,
+        and the ``_PairCounter`` that made them (None: no column has two terms)."""
+        cols = []
+        for col in self.cols:
+            terms = sorted((o, e, s) for o, sh in col.items() for e, s in sh.items())
+            if len(terms) > 1:
+                cols.append(np.array(terms, dtype=np.int64))
+        empty = np.zeros(0, dtype=np.int64)
+        if not cols:
+            return empty, empty, None
+        counter = _PairCounter(self.n_base, min(int(t[:, 1].min()) for t in cols), max(int(t[:, 1].max()) for t in cols))
+        for t in cols:
+            for i, k in _pair_blocks(len(t), PAIR_CHUNK):  # sorted terms: i is the smaller (operand, shift)
+                counter.add(t[i, 0], t[k, 0], t[k, 1] - t[i, 1], t[i, 2] != t[k, 2])
+        keys, counts = counter.result()
+        return keys[counts > 1], counts[counts > 1], counter
 
     def occurrences(self, key: Key, limit: int) -> list[tuple[int, int, int]]:
         """Non-overlapping occurrences (column, shift of a, sign of a) allowed by the depth limit."""
@@ -1030,6 +1038,17 @@ Tag = tuple[str, int]
 Search = Callable[[Callable[[], '_Solver'], Callable[['_Solver'], dict[str, Any]], int], dict[str, Any]]
 
 
+def _new_solver(
+    n_in: int, digits: np.ndarray, n_out: int, bias: Sequence[float] | None, types: Sequence[QInterval], salt: int = 0
+) -> _Solver:
+    """A solver for one greedy run: the plain-Python one on small cmvms (``hgqc.passes.cse_small``:
+    same decisions, less overhead per substitution), else the vectorised one."""
+    from .cse_small import SmallSolver, fits
+
+    cls = SmallSolver if fits(digits, n_out) else _Solver
+    return cls(n_in, digits, n_out, bias, types, salt)
+
+
 def _greedy(make: Callable[[], _Solver], finish: Callable[[_Solver], dict[str, Any]], limit: int) -> dict[str, Any]:
     """One greedy run: the program of a fresh solver after ``run_cse``."""
     s = make()
@@ -1094,7 +1113,7 @@ def _solve(
     cands: list[dict[str, Any]] = []
     tags: list[Tag] = []
     for salt in salts:
-        s = _Solver(n_in, digits, n_out, b, types, salt)
+        s = _new_solver(n_in, digits, n_out, b, types, salt)
         s.run_cse(limit)
         cands.append(s.program())
         tags.append(('greedy', salt))
@@ -1109,7 +1128,7 @@ def _solve(
     search, seen_p = _pilot(types, lookahead), set()
     for k in pilots:  # after every plain candidate: on equal scores those stay the pick
         if k == 0:
-            cand = search(lambda: _Solver(n_in, digits, n_out, b, types), _Solver.program, limit)
+            cand = search(lambda: _new_solver(n_in, digits, n_out, b, types), _Solver.program, limit)
         else:
             cand = _solve_decomposed(w, b, types, limit, k, len(digits), seen_p, search)
         if cand is not None and cand['depth'] <= limit:
@@ -1183,7 +1202,7 @@ def _solve_decomposed(
     n_in, n_out = w.shape
     if _Solver(n_in, digits, n_out, b, types).min_depth() + dec.depth > limit:
         return None
-    return search(lambda: _Solver(n_in, digits, n_out, b, types), lambda s: s.program_decomposed(dec), limit - dec.depth)
+    return search(lambda: _new_solver(n_in, digits, n_out, b, types), lambda s: s.program_decomposed(dec), limit - dec.depth)
 
 
 def program_cost(program: dict[str, Any], types: Sequence[QInterval]) -> tuple[int, int]:
