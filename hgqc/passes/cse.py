@@ -495,6 +495,19 @@ class _Solver:
                     used.update((e1, e2))
         return out
 
+    def _merge_terms(self, j: int, a: int, e1: int, b: int, e2: int, p: int, sign: int, grow: int) -> None:
+        """In column ``j``'s dicts, the terms ``(a, e1)`` and ``(b, e2)`` become ``(p, e1)`` with ``sign``."""
+        col = self.cols[j]
+        self.npos[j] -= col[b][e2] > 0  # a's and b's terms become one term with a's sign
+        self.dsum[j] += grow
+        for o, e in ((a, e1), (b, e2)):
+            del col[o][e]
+            if not col[o]:
+                del col[o]
+                self.where[o].discard(j)
+        col[p][e1] = sign
+        self.where[p].add(j)
+
     def substitute(self, key: Key, occ: list[tuple[int, int, int]], own: int = -1) -> None:
         """Replace the occurrences by a new operand, keeping the pair counts exact.
 
@@ -516,16 +529,8 @@ class _Solver:
             col, slots = self.cols[j], self.slot[j]
             e2 = e1 + s
             sb = col[b][e2]
-            self.npos[j] -= sb > 0  # a's and b's terms become one term with a's sign
-            self.dsum[j] += grow
-            for o, e in ((a, e1), (b, e2)):
-                del col[o][e]
-                if not col[o]:
-                    del col[o]
-                    self.where[o].discard(j)
+            self._merge_terms(j, a, e1, b, e2, p, sign, grow)
             sa_, sb_ = slots.pop((a, e1)), slots.pop((b, e2))
-            col[p][e1] = sign
-            self.where[p].add(j)
             slots[p, e1] = sa_
             r = r + 1 if j == prev else 0
             prev = j

@@ -19,11 +19,9 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Sequence
 
 import numpy as np
 
-from ..ir.types import QInterval
 from .cse import _KEY_BITS, _KEY_MASK, _SHIFT_BIAS, Key, _dec, _enc, _jitter1, _Solver, adder_cost
 
 __all__ = ['SMALL_COLUMN', 'SMALL_DIGITS', 'SmallSolver', 'fits']
@@ -54,20 +52,11 @@ def _pair(o1: int, e1: int, s1: int, o2: int, e2: int, s2: int) -> int:
 class SmallSolver(_Solver):
     """``_Solver`` with dict pattern counts and a lazy heap (same decisions, see the module doc)."""
 
-    def __init__(
-        self,
-        n_in: int,
-        digits: np.ndarray,
-        n_out: int,
-        bias: Sequence[float] | None,
-        types: Sequence[QInterval],
-        salt: int = 0,
-    ):
-        super().__init__(n_in, digits, n_out, bias, types, salt)
-        self.counts: dict[int, int] = {}  # tracked pattern -> pairs forming it
-        self.costs: dict[int, int] = {}
-        self.stored: dict[int, int] = {}  # pattern -> stored saving (absent or -1: no candidate)
-        self.heap: list[int] = []  # ``(-saving << _KEY_BITS) | pattern``; stale when ``stored`` differs
+    # set by ``initial_counts`` (``run_cse`` starts with it)
+    counts: dict[int, int]  # tracked pattern -> pairs forming it
+    costs: dict[int, int]
+    stored: dict[int, int]  # pattern -> stored saving (absent or -1: no candidate)
+    heap: list[int]  # ``(-saving << _KEY_BITS) | pattern``; stale when ``stored`` differs
 
     def _cost(self, k: int) -> int:
         a, b, sh, sub = _dec(k)
@@ -130,15 +119,7 @@ class SmallSolver(_Solver):
                 else:
                     fresh[(p << 33) | (o << 13) | ((e - e1 + _SHIFT_BIAS) << 1) | (sign != g)] += 1
             made_here.append((p, e1, sign))
-            self.npos[j] -= sb > 0  # a's and b's terms become one term with a's sign
-            self.dsum[j] += grow
-            for o, e in ((a, e1), (b, e2)):
-                del col[o][e]
-                if not col[o]:
-                    del col[o]
-                    self.where[o].discard(j)
-            col[p][e1] = sign
-            self.where[p].add(j)
+            self._merge_terms(j, a, e1, b, e2, p, sign, grow)
         for k in sorted(fresh):
             c = fresh[k]
             if c < 2:
