@@ -64,6 +64,7 @@ import keras
 import numpy as np
 from hgq.layers import QBatchNormDense, QDense, Quantizer
 from hgq.quantizer.internal import FixedPointQuantizerKBI, FixedPointQuantizerKIF
+from hgq.quantizer.internal.base import DefaultBitwidthMapper
 from hgq.quantizer.internal.fixed_point_quantizer import FixedPointQuantizerBase
 
 from ..ir.fixed import Overflow, Round, bounds
@@ -177,6 +178,48 @@ def keras_eval(fn: Callable[[], Any]) -> Any:
     return keras.tree.map_structure(lambda v: np.asarray(keras.ops.convert_to_numpy(v)), out)
 
 
+# layer properties the handlers read as exact arrays (quantized weights; QBatchNormalization's
+# scale and offset; a quantizer's bit-widths, ``kif``, when its mapper only broadcasts them):
+# ``prefetch`` evaluates them for the whole model in one compiled call, since every separate
+# ``keras_eval`` compiles anew (~25 ms each, most of a small model's lowering)
+PREFETCHED = ('qkernel', 'qbias', 'qscaler_and_qoffset')
+
+
+def _prefetched_attrs(layer: Any) -> list[str]:
+    if not layer.built:
+        return []
+    if isinstance(layer, FixedPointQuantizerBase):
+        return ['kif'] if type(layer.bw_mapper) is DefaultBitwidthMapper else []
+    return [a for a in PREFETCHED if isinstance(getattr(type(layer), a, None), property)]
+
+
+def prefetch(model: keras.Model) -> dict[tuple[int, str], Any]:
+    """``{(id(layer), attr): value}`` of the arrays above, for every built layer of the model.
+
+    A property that fails to evaluate is left out (its handler evaluates it alone and reports the
+    error in its own words); so is everything when the joint evaluation itself fails.
+    """
+    layers = model._flatten_layers(include_self=False, recursive=True)
+    wanted = [(layer, attr) for layer in layers for attr in _prefetched_attrs(layer)]
+
+    def values() -> dict[str, Any]:
+        out = {}
+        for n, (layer, attr) in enumerate(wanted):
+            try:
+                v = getattr(layer, attr)
+            except Exception:  # noqa: BLE001,S112 - left to the handler (see above)
+                continue
+            if v is not None:
+                out[f'{n:06d}'] = v
+        return out
+
+    try:
+        got = keras_eval(values) if wanted else {}
+    except Exception:  # noqa: BLE001 - every layer then evaluates on its own
+        return {}
+    return {(id(wanted[int(k)][0]), wanted[int(k)][1]): v for k, v in got.items()}
+
+
 def _quantizer_error(q: Any, msg: str) -> FrontendError:
     return FrontendError(f"quantizer '{getattr(q, 'name', q)}': {msg}")
 
@@ -212,12 +255,13 @@ def _unbounded_at_inference(inner: FixedPointQuantizerBase) -> bool:
     return isinstance(inner, FixedPointQuantizerKIF)
 
 
-def quantizer_to_quantize(q: Any, shape: Sequence[int]) -> QuantParams:
+def quantizer_to_quantize(q: Any, shape: Sequence[int], kif: tuple[np.ndarray, ...] | None = None) -> QuantParams:
     """What hgq2 quantizer ``q`` (an ``hgq.layers.Quantizer``) does at inference on a tensor of ``shape``.
 
-    ``shape`` excludes the batch axis. Returns per-element (k, i, f) int64 arrays of that
-    shape with zero-width elements canonicalised to ``k=0, i=-f``, and the round/overflow
-    modes. Raises ``FrontendError`` for anything hgqc cannot reproduce exactly.
+    ``shape`` excludes the batch axis; ``kif``: the quantizer's raw bit-widths when ``prefetch``
+    has them (its mapper is hgq2's default, which broadcasts them to the tensor). Returns
+    per-element (k, i, f) int64 arrays of that shape with zero-width elements canonicalised to
+    ``k=0, i=-f``, and the round/overflow modes. Raises ``FrontendError`` for anything hgqc cannot reproduce exactly.
     """
     shape = tuple(int(d) for d in shape)
     inner = getattr(q, 'quantizer', q)
@@ -240,7 +284,10 @@ def quantizer_to_quantize(q: Any, shape: Sequence[int]) -> QuantParams:
 
     target = (1, *shape)
     try:
-        k, i, f = keras_eval(lambda: tuple(inner.bw_mapper.bw_to_x(v, target) for v in inner.kif))
+        if kif is not None:
+            k, i, f = (np.broadcast_to(v, target) for v in kif)
+        else:
+            k, i, f = keras_eval(lambda: tuple(inner.bw_mapper.bw_to_x(v, target) for v in inner.kif))
     except Exception as e:  # noqa: BLE001 - any broadcast failure means per-batch bit-widths
         raise _quantizer_error(q, f'bit-widths cannot be broadcast to the tensor shape {shape}: {e}') from e
     k, i, f = (_as_int_array(q, name, v, shape) for name, v in zip('kif', (k, i, f)))
@@ -269,8 +316,9 @@ class LoweringContext:
     ``InputView`` (input not yet quantized) or a ``PendingDivide`` (average not yet rounded).
     """
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, prefetched: dict[tuple[int, str], Any] | None = None):
         self.graph = Graph(name)
+        self.prefetched = prefetched or {}  # ``prefetch``: layer arrays evaluated up front
         self.layer_name = ''
         self.out_shapes: list[tuple[int, ...]] = []
         self.call_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
@@ -281,6 +329,13 @@ class LoweringContext:
     def new_input(self, name: str, shape: tuple[int, ...]) -> InputView:
         self._claims[name] = InputClaims(name, shape, ('k', 'i', 'f'), 'layer', _ONE_QUANTIZER)
         return InputView(name, np.arange(math.prod(shape), dtype=np.int64).reshape(shape))
+
+    def layer_array(self, layer: Any, attr: str, what: str, item: int | None = None) -> np.ndarray:
+        """``getattr(layer, attr)`` (``[item]`` of it) as a finite float64 array, prefetched when it could be."""
+        v = self.prefetched.get((id(layer), attr))
+        if v is None:
+            return _exact_array(lambda: getattr(layer, attr) if item is None else getattr(layer, attr)[item], what)
+        return _finite(v if item is None else v[item], what)
 
     # ---------------------------------------------------------------- emission
     def emit(self, op: Op, inputs: Sequence[Tensor], attrs: dict[str, Any] | None = None, name: str | None = None) -> Node:
@@ -303,7 +358,7 @@ class LoweringContext:
 
     def quantize(self, x: Tensor, q: Any, name: str | None = None) -> Node:
         """Apply hgq quantizer ``q``; on an input view this defines the input port's type instead."""
-        p = quantizer_to_quantize(q, shape_of(x))
+        p = quantizer_to_quantize(q, shape_of(x), self.prefetched.get((id(getattr(q, 'quantizer', q)), 'kif')))
         if isinstance(x, InputView):
             return self._quantize_input(x, p, self.layer_name if name is None else name)
         if isinstance(x, PendingDivide):
@@ -607,7 +662,7 @@ def from_keras(model_or_path: keras.Model | str | os.PathLike) -> Graph:
     if not isinstance(model, keras.Model):
         raise FrontendError(f'expected a keras.Model or a path to a .keras file, got {type(model).__name__}')
     fn = _functional_of(model)
-    ctx = LoweringContext(model.name)
+    ctx = LoweringContext(model.name, prefetch(model))
     in_names = [x._keras_history.operation.name for x in fn.inputs]
     views: list[Tensor] = [ctx.new_input(n, _batchless_shape(x, f"input '{n}'")) for n, x in zip(in_names, fn.inputs)]
     outs = _lower_graph(ctx, fn, views, '')
@@ -682,7 +737,11 @@ def _quantizer(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[T
 
 
 def _exact_array(fn: Callable[[], Any], what: str) -> np.ndarray:
-    a = np.asarray(keras_eval(fn), dtype=np.float64)
+    return _finite(keras_eval(fn), what)
+
+
+def _finite(v: Any, what: str) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float64)
     if not np.all(np.isfinite(a)):
         raise FrontendError(f'{what} contains NaN or infinity')
     return a
@@ -696,8 +755,8 @@ def _qdense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tens
     act = _activation_op(layer.activation, where)
     if layer.enable_iq:
         x = ctx.quantize(x, layer.iq)
-    w = _exact_array(lambda: layer.qkernel, f'{where}: quantized kernel')
-    b = _exact_array(lambda: layer.qbias, f'{where}: quantized bias') if layer.use_bias else None
+    w = ctx.layer_array(layer, 'qkernel', f'{where}: quantized kernel')
+    b = ctx.layer_array(layer, 'qbias', f'{where}: quantized bias') if layer.use_bias else None
     if w.ndim != 2 or (b is not None and b.shape != (w.shape[1],)):
         raise FrontendError(f'{where}: unexpected kernel/bias shapes {w.shape}, {None if b is None else b.shape}')
     y = ctx.emit(Op.CMVM, [x], {'weights': w, 'bias': None if b is None or not b.any() else b})

@@ -21,7 +21,7 @@ from hgq.layers import QConv1D, QConv2D
 
 from ..ir.ops import Op
 from .errors import FrontendError
-from .keras import LoweringContext, Tensor, _activation_op, _class_path, _exact_array, _single, register_layer, shape_of
+from .keras import LoweringContext, Tensor, _activation_op, _class_path, _single, register_layer, shape_of
 from .keras_window import channel_windows, channels_last, to_channels_first, window_index
 
 
@@ -54,9 +54,9 @@ def _qconv(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tenso
     rank = len(spatial)
     out_spatial = win.shape[:rank]
     patches = channel_windows(base, win).reshape(*out_spatial, -1)  # (*out, K * C_in), kernel-major
-    kernel = _exact_array(lambda: layer.qkernel, f'{where}: quantized kernel')
+    kernel = ctx.layer_array(layer, 'qkernel', f'{where}: quantized kernel')
     w = grouped_kernel(kernel, int(layer.groups)).reshape(patches.shape[-1], -1)
-    b = _exact_array(lambda: layer.qbias, f'{where}: quantized bias') if layer.use_bias else None
+    b = ctx.layer_array(layer, 'qbias', f'{where}: quantized bias') if layer.use_bias else None
     y = ctx.emit(Op.CMVM, [ctx.wire(x, patches)], {'weights': w, 'bias': None if b is None or not b.any() else b})
     if act is not None:
         y = ctx.emit(act, [y])

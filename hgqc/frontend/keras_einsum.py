@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 from hgq.layers import QBatchNormalization, QDot, QEinsum, QEinsumDense, QEinsumDenseBatchnorm
 
-from .keras import LoweringContext, Tensor, _activation_op, _class_path, _exact_array, _single, register_layer, shape_of
+from .keras import LoweringContext, Tensor, _activation_op, _class_path, _single, register_layer, shape_of
 from .keras_ops import einsum_const, einsum_vars, expand_ellipsis, layer_where, refuse
 
 
@@ -42,11 +42,11 @@ def _qeinsum_dense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> li
     if layer.enable_iq:
         x = ctx.quantize(x, layer.iq)
     lx, lw, ly = _split_dense_equation(ctx, layer, len(shape_of(x)))
-    w = _exact_array(lambda: layer.qkernel, f'{where}: quantized kernel')
+    w = ctx.layer_array(layer, 'qkernel', f'{where}: quantized kernel')
     out_shape = ctx.out_shapes[0]
     b = None
     if isinstance(layer, QEinsumDenseBatchnorm) or layer.bias is not None:  # the fused form always has a bias
-        b = _exact_array(lambda: layer.qbias, f'{where}: quantized bias')
+        b = ctx.layer_array(layer, 'qbias', f'{where}: quantized bias')
         b = np.broadcast_to(b, (1, *out_shape))[0] if b.ndim > len(out_shape) else np.broadcast_to(b, out_shape)
     y: Tensor = einsum_const(ctx, ctx.require(x), lx, lw, ly, w, b, out_shape)
     if act is not None:
@@ -118,7 +118,7 @@ def _qbatchnorm(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[
     axis = axis % (len(shape) + 1) - 1
     if axis < 0:
         raise refuse(ctx, layer, 'normalizing over the batch axis is not supported')
-    scale, offset = (_exact_array(lambda k=k: layer.qscaler_and_qoffset[k], f'{where}: quantized scale/offset') for k in (0, 1))
+    scale, offset = (ctx.layer_array(layer, 'qscaler_and_qoffset', f'{where}: quantized scale/offset', k) for k in (0, 1))
     c = shape[axis]
     letters = 'bcdefghijklmnopqrstuvwxyz'[: len(shape)]
     lx = letters

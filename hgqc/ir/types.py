@@ -131,6 +131,8 @@ class TensorType:
 
     @staticmethod
     def from_arrays(shape: tuple[int, ...], lo, hi, f) -> TensorType:
+        if shape == ():  # (the emitters infer one scalar adder at a time: skip the array round trip)
+            return TensorType((), (_norm(int(lo), int(hi), int(f)),))
         lo, hi, f = (np.broadcast_to(np.asarray(a, dtype=object), shape).ravel() for a in (lo, hi, f))
         return TensorType(tuple(shape), tuple(_norm(int(a), int(b), int(c)) for a, b, c in zip(lo, hi, f)))
 
