@@ -3,7 +3,8 @@
     python -m benchmarks.resources [MODEL.keras ...] [--latency-cutoff 0 2] [--repeat 1] [--no-peers] [--no-yosys]
 
 Without model arguments: every ``examples/*.keras`` fixture.  Per model, cutoff and tool: compile
-seconds (median of ``--repeat``), adders, adder depth, pipeline stages, and yosys 0.23
+seconds (median of ``--repeat``), adders, adder depth, pipeline stages, hgqc's own LUT estimate
+(``est_luts``: ``hgqc report``'s logic figure; ROMs' upper bound in ``note``), and yosys 0.23
 ``synth_xilinx -family xcup -flatten`` LUT (LUT1..LUT6) / FF / CARRY counts; then the ratio
 hgqc LUTs / min(peer LUTs) and whether hgqc's depth is at most each peer's.
 
@@ -73,6 +74,7 @@ def _median_time(fn, repeat: int):
 
 def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool, extra: dict | None = None) -> dict:
     import hgqc
+    from hgqc.backends.report import graph_stats
     from hgqc.passes import adder_depth, count_adders
 
     secs, project = _median_time(lambda: hgqc.compile(model, latency_cutoff=cutoff, extra=dict(extra or {})), repeat)
@@ -83,6 +85,11 @@ def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool, extr
         'depth': adder_depth(project.graph),
         'stages': project.metadata['latency'],
     }
+    stats = graph_stats(project.graph).values()  # ``hgqc report``'s estimate, beside yosys' count
+    row['est_luts'] = sum(s.luts for s in stats)
+    rom = sum(s.rom_luts for s in stats)
+    if rom:
+        row['note'] = f'est. + ROMs <= {rom}'
     if synth:
         out = project.write(workdir / f'hgqc_{cutoff}', force=True)
         row.update(_synth(sorted((out / 'src').glob('*.v')), project.top))
@@ -132,7 +139,7 @@ def _fmt(v) -> str:
     return str(v)
 
 
-COLS = ['model', 'cutoff', 'tool', 'compile_s', 'adders', 'depth', 'stages', 'luts', 'ffs', 'carry', 'note']
+COLS = ['model', 'cutoff', 'tool', 'compile_s', 'adders', 'depth', 'stages', 'est_luts', 'luts', 'ffs', 'carry', 'note']
 
 
 def main(argv=None) -> int:

@@ -1,18 +1,25 @@
 """Resource summary of an adder-level graph: adders, widths, estimated LUTs, registers, per layer.
 
-The LUT estimate counts one LUT per result bit of every adder/subtractor/comparator (a carry
-chain on Xilinx/Intel parts maps one bit per LUT) and per bit of saturation/rounding logic;
-wiring, constants and relu-as-AND are counted as free/cheap. Real numbers come from synthesis
-(benchmarks/resources.py runs yosys).
+The LUT estimate counts, for every adder/subtractor, one LUT per carry-chain bit where *both*
+operands are variable (``adder_luts``): below the finer operand's LSB, above an unsigned
+operand's MSB, and at every bit of a constant operand, the carry chain takes the other operand
+directly, so those bits cost no LUT (a bias add costs none). Comparators count two LUTs per
+result bit, saturating quantizers one (rounding alone is a constant add: none); wiring,
+constants and relu-as-AND (absorbed into the next LUT) count as free. ROMs are reported apart,
+as an upper bound (one LUT6 per output bit and 64 entries: synthesis compresses smooth functions
+far below it). On the bundled examples the logic estimate lands within 3 % of yosys'
+``synth_xilinx`` LUT count (docs/benchmarks.md); real numbers come from synthesis
+(``benchmarks/resources.py`` runs yosys).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ..ir import Graph, Op
+from ..ir import Graph, Node, Op, Overflow, QInterval
 from ..passes.lower import adder_depth
 from ..passes.pipeline import node_delay
 
@@ -27,7 +34,8 @@ COMPARE_OPS = (Op.MAX, Op.MIN)
 class LayerStats:
     adders: int = 0
     adder_bits: int = 0
-    luts: int = 0
+    luts: int = 0  # logic: adders, comparators, saturation
+    rom_luts: int = 0  # upper bound for the ROMs (``table``)
     ffs: int = 0
     other: dict[str, int] = field(default_factory=dict)
 
@@ -37,6 +45,34 @@ def layer_of(name: str) -> str:
     for sep in ('[', ':', '#', '/'):
         name = name.split(sep, 1)[0]
     return name or '(unnamed)'
+
+
+def _variable_bits(q: QInterval, shift: int) -> tuple[float, float]:
+    """Bit positions ``[start, end)`` (weight ``2^p``) where ``q * 2^shift`` is not a constant bit."""
+    if q.is_const:
+        return 0, 0
+    start = shift - q.f
+    return start, math.inf if q.signed else q.width - q.f + shift  # (sign extension varies)
+
+
+def adder_luts(n: Node) -> int:
+    """LUTs of one scalar add/sub: its carry-chain bits where both operands are variable."""
+    if n.op is Op.NEG:  # 0 - b: the chain inverts b (no LUT)
+        return 0
+    a, b = (i.type.elems[0] for i in n.inputs)
+    sa, ea = _variable_bits(a, 0)
+    sb, eb = _variable_bits(b, int(n.attrs['shift']) if n.op is Op.SHIFT_ADD else 0)
+    t = n.type.elems[0]
+    return int(max(0, min(ea, eb, t.width - t.f) - max(sa, sb)))
+
+
+def _saturates(n: Node) -> bool:
+    """Whether a scalar quantize clips (compare + select) rather than only rounding or wrapping."""
+    if Overflow(n.attrs['overflow']) is Overflow.WRAP:
+        return False
+    x, t = n.inputs[0].type.elems[0], n.type.elems[0]
+    f = max(x.f, t.f)  # compare at the finer step
+    return x.lo << (f - x.f) < t.lo << (f - t.f) or x.hi << (f - x.f) > t.hi << (f - t.f)
 
 
 def graph_stats(g: Graph) -> dict[str, LayerStats]:
@@ -49,16 +85,16 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
         if n.op in ADDER_OPS:
             s.adders += 1
             s.adder_bits += w
-            s.luts += w
+            s.luts += adder_luts(n)
         elif n.op in COMPARE_OPS:
             s.luts += 2 * w
             s.other[n.op.value] = s.other.get(n.op.value, 0) + 1
         elif n.op is Op.QUANTIZE and node_delay(n):
-            s.luts += w
+            s.luts += w if _saturates(n) else 0  # rounding alone is a constant add
             s.other['quantize'] = s.other.get('quantize', 0) + 1
         elif n.op is Op.TABLE and node_delay(n):
-            # a w-input ROM: one LUT6 per output bit and 64 entries (F7/F8 muxes are free)
-            s.luts += w * max(1, 1 << max(0, n.inputs[0].type.max_width - 6))
+            # at most one LUT6 per output bit and 64 entries (F7/F8 muxes are free)
+            s.rom_luts += w * max(1, 1 << max(0, n.inputs[0].type.max_width - 6))
             s.other['table'] = s.other.get('table', 0) + 1
         elif n.op is Op.MUL:
             s.other['mul'] = s.other.get('mul', 0) + 1
@@ -75,19 +111,21 @@ def format_report(project: Project) -> str:
         tot.adders += s.adders
         tot.adder_bits += s.adder_bits
         tot.luts += s.luts
+        tot.rom_luts += s.rom_luts
         tot.ffs += s.ffs
     lines = [
         f'hgqc report: {g.name} -> {project.target} (top {project.top})',
         f'  adders:            {tot.adders}',
         f'  summed adder bits: {tot.adder_bits}',
         f'  adder depth:       {adder_depth(g)}',
-        f'  estimated LUTs:    {tot.luts}',
+        f'  estimated LUTs:    {tot.luts}' + (f' + ROMs: at most {tot.rom_luts}' if tot.rom_luts else ''),
         f'  flip-flops:        {tot.ffs}',
         f'  pipeline stages:   {int(g.meta.get("latency", 0))} (latency in clock cycles)',
         '',
-        f'  {"layer":<24} {"adders":>7} {"adder bits":>11} {"est. LUTs":>10} {"FFs":>7}',
+        f'  {"layer":<24} {"adders":>7} {"adder bits":>11} {"est. LUTs":>10} {"FFs":>7}' + (' ROM<=' if tot.rom_luts else ''),
     ]
     for name, s in per.items():
-        if s.adders or s.luts or s.ffs:
-            lines.append(f'  {name[:24]:<24} {s.adders:>7} {s.adder_bits:>11} {s.luts:>10} {s.ffs:>7}')
+        if s.adders or s.luts or s.ffs or s.rom_luts:
+            row = f'  {name[:24]:<24} {s.adders:>7} {s.adder_bits:>11} {s.luts:>10} {s.ffs:>7}'
+            lines.append(row + (f' {s.rom_luts:>5}' if tot.rom_luts else ''))
     return '\n'.join(lines)
