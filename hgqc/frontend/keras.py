@@ -199,7 +199,10 @@ def prefetch(model: keras.Model) -> dict[tuple[int, str], Any]:
     A property that fails to evaluate is left out (its handler evaluates it alone and reports the
     error in its own words); so is everything when the joint evaluation itself fails.
     """
-    layers = model._flatten_layers(include_self=False, recursive=True)
+    try:  # (a private Keras walk: a Keras without it just loses the speed-up)
+        layers = list(model._flatten_layers(include_self=False, recursive=True))
+    except AttributeError:
+        return {}
     wanted = [(layer, attr) for layer in layers for attr in _prefetched_attrs(layer)]
 
     def values() -> dict[str, Any]:
