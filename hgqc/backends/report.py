@@ -6,9 +6,9 @@ operand's MSB, and at every bit of a constant operand, the carry chain takes the
 directly, so those bits cost no LUT (a bias add costs none). Comparators count two LUTs per
 result bit, saturating quantizers one (rounding alone is a constant add: none); wiring,
 constants and relu-as-AND (absorbed into the next LUT) count as free. ROMs are reported apart,
-as an upper bound (one LUT6 per output bit and 64 entries: synthesis compresses smooth functions
-far below it). On the bundled examples the logic estimate lands within 3 % of yosys'
-``synth_xilinx`` LUT count (docs/benchmarks.md); real numbers come from synthesis
+as an upper bound (``rom_luts``: a Shannon tree per output bit; synthesis compresses further).
+On the bundled examples the logic estimate lands within 5 % of yosys' ``synth_xilinx`` LUT
+count, combinational (docs/benchmarks.md); real numbers come from synthesis
 (``benchmarks/resources.py`` runs yosys).
 """
 
@@ -19,7 +19,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from ..ir import Graph, Node, Op, Overflow, QInterval
+from ..ir.ops import table_entry, table_keys
 from ..passes.lower import adder_depth
 from ..passes.pipeline import node_delay
 
@@ -66,6 +69,37 @@ def adder_luts(n: Node) -> int:
     return int(max(0, min(ea, eb, t.width - t.f) - max(sa, sb)))
 
 
+MAX_ROM_BITS = 20  # wider ROMs get the plain bound (no table walk)
+
+
+def rom_luts(n: Node) -> int:
+    """An upper bound on the LUT6s of one scalar ROM (``table``), built as the emitter writes it
+    (address = the input's bits, unreached addresses 0): per distinct non-constant output bit, a
+    Shannon tree over the address bits from the top, where a constant half costs nothing, 6 bits
+    take one LUT6 and the muxes of bits 7-9 are the slice's free MUXF7/8/9 (one LUT each above).
+    Smooth, saturating functions (tanh, sigmoid) leave most halves constant."""
+    q, t = n.inputs[0].type.elems[0], n.type.elems[0]
+    a, w = q.width, t.width
+    if a > MAX_ROM_BITS:
+        return w << max(0, a - 6)
+    tab = table_entry(n.attrs, 0)
+    keys = table_keys(tab, q)
+    values = np.asarray(tab['values'], dtype=object)[keys.start - int(tab['lo']) : keys.stop - int(tab['lo']) : keys.step]
+    rom = np.zeros(1 << a, dtype=np.int64)
+    rom[np.arange(q.lo, q.hi + 1, dtype=np.int64) & ((1 << a) - 1)] = [int(v) & ((1 << w) - 1) for v in values]
+    bits = {((rom >> k) & 1).tobytes(): (rom >> k) & 1 for k in range(w)}
+    return sum(_shannon_luts(b, a) for b in bits.values())
+
+
+def _shannon_luts(bits: np.ndarray, a: int) -> int:
+    if bits.min() == bits.max():
+        return 0
+    if a <= 6:
+        return 1
+    half = len(bits) // 2
+    return _shannon_luts(bits[:half], a - 1) + _shannon_luts(bits[half:], a - 1) + (a > 9)
+
+
 def _saturates(n: Node) -> bool:
     """Whether a scalar quantize clips (compare + select) rather than only rounding or wrapping."""
     if Overflow(n.attrs['overflow']) is Overflow.WRAP:
@@ -93,8 +127,7 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
             s.luts += w if _saturates(n) else 0  # rounding alone is a constant add
             s.other['quantize'] = s.other.get('quantize', 0) + 1
         elif n.op is Op.TABLE and node_delay(n):
-            # at most one LUT6 per output bit and 64 entries (F7/F8 muxes are free)
-            s.rom_luts += w * max(1, 1 << max(0, n.inputs[0].type.max_width - 6))
+            s.rom_luts += rom_luts(n)
             s.other['table'] = s.other.get('table', 0) + 1
         elif n.op is Op.MUL:
             s.other['mul'] = s.other.get('mul', 0) + 1

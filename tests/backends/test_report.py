@@ -49,12 +49,32 @@ def test_a_constant_add_costs_no_lut():
     assert stats.adder_bits == _the_adder(g).type.max_width  # (adder bits still count its width)
 
 
-def test_roms_are_an_upper_bound_apart_from_the_logic():
+def _rom(values: np.ndarray, address_bits: int) -> Graph:
+    """A scalar ROM over every code of a signed ``address_bits``-bit input."""
     g = Graph('t')
-    x = g.add_input('x', TensorType.uniform((), QInterval(-512, 511, 4)))  # 10 address bits
-    table = {'lo': -512, 'f_in': 4, 'f': 3, 'values': np.arange(1024) // 8 - 64}
-    y = g.add(Op.TABLE, [x], {'tables': [table], 'select': np.int64(0)}, name='rom')
-    g.add_output('y', y)
-    stats = graph_stats(g)['rom']
-    assert stats.luts == 0
-    assert stats.rom_luts == y.type.max_width * 2 ** (10 - 6)
+    half = 1 << (address_bits - 1)
+    x = g.add_input('x', TensorType.uniform((), QInterval(-half, half - 1, 4)))
+    table = {'lo': -half, 'f_in': 4, 'f': 0, 'values': np.asarray(values, dtype=np.int64)}
+    g.add_output('y', g.add(Op.TABLE, [x], {'tables': [table], 'select': np.int64(0)}, name='rom'))
+    return g
+
+
+def test_a_random_rom_costs_a_full_lut6_tree_per_bit():
+    values = np.random.default_rng(0).integers(0, 256, 1024)  # 10 address bits, 8 output bits
+    stats = graph_stats(_rom(values, 10))['rom']
+    assert stats.luts == 0  # (apart from the logic)
+    assert stats.rom_luts == 8 * (16 + 1)  # 16 LUT6 per bit + one LUT muxing the two 9-bit halves
+
+
+def test_a_saturating_rom_costs_only_its_varying_blocks():
+    codes = np.arange(-512, 512)
+    stats = graph_stats(_rom(np.clip(codes, -8, 7), 10))['rom']  # varies on 16 codes around 0
+    # bits 0-2 vary only in the two 64-entry blocks around code 0 (addresses 0..63 and 960..1023):
+    # 2 LUT6 + the top mux LUT each; the sign is the top address bit: its two halves are constant
+    assert stats.rom_luts == 3 * 3 + 1
+
+
+def test_constant_and_repeated_output_bits_are_free():
+    values = np.random.default_rng(1).integers(0, 16, 128) * 2  # bit 0 always 0
+    both = values | (values >> 1 & 1) << 5  # bit 5 repeats bit 1
+    assert graph_stats(_rom(both, 7))['rom'].rom_luts == graph_stats(_rom(values, 7))['rom'].rom_luts == 4 * 2
