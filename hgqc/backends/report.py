@@ -69,35 +69,44 @@ def adder_luts(n: Node) -> int:
     return int(max(0, min(ea, eb, t.width - t.f) - max(sa, sb)))
 
 
-MAX_ROM_BITS = 20  # wider ROMs get the plain bound (no table walk)
+MAX_ROM_BITS = 16  # wider ROMs (or outputs wider than 62 bits) get the plain bound: one LUT6 per bit and 64 entries
 
 
-def rom_luts(n: Node) -> int:
+def rom_luts(n: Node, memo: dict | None = None) -> int:
     """An upper bound on the LUT6s of one scalar ROM (``table``), built as the emitter writes it
     (address = the input's bits, unreached addresses 0): per distinct non-constant output bit, a
     Shannon tree over the address bits from the top, where a constant half costs nothing, 6 bits
     take one LUT6 and the muxes of bits 7-9 are the slice's free MUXF7/8/9 (one LUT each above).
-    Smooth, saturating functions (tanh, sigmoid) leave most halves constant."""
+    Smooth, saturating functions (tanh, sigmoid) leave most halves constant. ``memo`` shares the
+    result between the elements that use the same table on the same input type."""
     q, t = n.inputs[0].type.elems[0], n.type.elems[0]
     a, w = q.width, t.width
-    if a > MAX_ROM_BITS:
+    if a > MAX_ROM_BITS or w > 62:
         return w << max(0, a - 6)
     tab = table_entry(n.attrs, 0)
+    key = (id(tab), q, w)
+    if memo is not None and key in memo:
+        return memo[key]
     keys = table_keys(tab, q)
-    values = np.asarray(tab['values'], dtype=object)[keys.start - int(tab['lo']) : keys.stop - int(tab['lo']) : keys.step]
+    values = np.asarray(tab['values'], dtype=np.int64)[keys.start - int(tab['lo']) : keys.stop - int(tab['lo']) : keys.step]
     rom = np.zeros(1 << a, dtype=np.int64)
-    rom[np.arange(q.lo, q.hi + 1, dtype=np.int64) & ((1 << a) - 1)] = [int(v) & ((1 << w) - 1) for v in values]
-    bits = {((rom >> k) & 1).tobytes(): (rom >> k) & 1 for k in range(w)}
-    return sum(_shannon_luts(b, a) for b in bits.values())
+    rom[np.arange(q.lo, q.hi + 1, dtype=np.int64) & ((1 << a) - 1)] = values & ((1 << w) - 1)
+    bits = {b.tobytes(): b for b in ((rom >> k) & 1 for k in range(w))}
+    luts = sum(_shannon_luts(b, a) for b in bits.values())
+    if memo is not None:
+        memo[key] = luts
+    return luts
 
 
 def _shannon_luts(bits: np.ndarray, a: int) -> int:
-    if bits.min() == bits.max():
-        return 0
-    if a <= 6:
-        return 1
-    half = len(bits) // 2
-    return _shannon_luts(bits[:half], a - 1) + _shannon_luts(bits[half:], a - 1) + (a > 9)
+    """LUTs of the Shannon tree of one output bit: a non-constant block of 64 entries (or the whole
+    table, if smaller) is one LUT6; a non-constant block above 9 address bits adds its mux LUT (a
+    constant block is never entered, so every non-constant block is reached)."""
+    return _varying_blocks(bits, min(64, 1 << a)) + sum(_varying_blocks(bits, 1 << b) for b in range(10, a + 1))
+
+
+def _varying_blocks(bits: np.ndarray, size: int) -> int:
+    return int(np.count_nonzero(np.ptp(bits.reshape(-1, size), axis=1)))
 
 
 def _saturates(n: Node) -> bool:
@@ -111,6 +120,7 @@ def _saturates(n: Node) -> bool:
 
 def graph_stats(g: Graph) -> dict[str, LayerStats]:
     per: dict[str, LayerStats] = defaultdict(LayerStats)
+    rom_memo: dict = {}
     for n in g.nodes.values():
         s = per[layer_of(n.name)]
         w = n.type.max_width if n.shape == () else 0
@@ -127,7 +137,7 @@ def graph_stats(g: Graph) -> dict[str, LayerStats]:
             s.luts += w if _saturates(n) else 0  # rounding alone is a constant add
             s.other['quantize'] = s.other.get('quantize', 0) + 1
         elif n.op is Op.TABLE and node_delay(n):
-            s.rom_luts += rom_luts(n)
+            s.rom_luts += rom_luts(n, rom_memo)
             s.other['table'] = s.other.get('table', 0) + 1
         elif n.op is Op.MUL:
             s.other['mul'] = s.other.get('mul', 0) + 1
