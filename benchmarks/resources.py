@@ -92,7 +92,10 @@ def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool, extr
         row['note'] = f'est. + ROMs <= {rom}'
     if synth:
         out = project.write(workdir / f'hgqc_{cutoff}', force=True)
-        row.update(_synth(sorted((out / 'src').glob('*.v')), project.top))
+        syn = _synth(sorted((out / 'src').glob('*.v')), project.top)
+        if 'note' in syn and 'note' in row:
+            syn['note'] = f'{row["note"]}; {syn["note"]}'
+        row.update(syn)
     return row
 
 
@@ -123,11 +126,18 @@ def bench_peer(name: str, model, cutoff: int, stages: int, repeat: int, workdir:
 YOSYS_TIMEOUT = 1800.0
 
 
+TIMING = False  # ``--timing``: also the mapped netlist's slowest path (``benchmarks.timing_model``)
+
+
 def _synth(files, top, cwd: Path | None = None) -> dict:
-    s = yosys_stats([Path(f).resolve() for f in files], top, timeout=YOSYS_TIMEOUT, cwd=cwd)
+    s = yosys_stats([Path(f).resolve() for f in files], top, timeout=YOSYS_TIMEOUT, cwd=cwd, timing=TIMING)
     row = {'luts': s['luts'], 'ffs': s['ffs'], 'carry': s['carry']}
-    if s['rom_style_unset']:  # (da4ml's ROMs: yosys_stats' fallback, they become LUTs and MUXF7/8/9)
-        row['note'] = f'ROMs as logic, {s["muxf"]} MUXF'
+    if TIMING:
+        t = s['timing']
+        row['path_ns'], row['path_cells'] = t['ns'], f'{t["luts"]} LUT + {t["carry"]} CARRY'
+    if s['rom_style_unset'] or s['roms_from_bram']:  # (yosys_stats' fallbacks: ROMs become LUTs and MUXF7/8/9)
+        why = f'yosys chose {s["roms_from_bram"]} BRAM' if s['roms_from_bram'] else 'rom_style unset'
+        row['note'] = f'ROMs as logic ({why}), {s["muxf"]} MUXF'
     return row
 
 
@@ -140,6 +150,7 @@ def _fmt(v) -> str:
 
 
 COLS = ['model', 'cutoff', 'tool', 'compile_s', 'adders', 'depth', 'stages', 'est_luts', 'luts', 'ffs', 'carry', 'note']
+TIMING_COLS = ['path_ns', 'path_cells']
 
 
 def main(argv=None) -> int:
@@ -152,8 +163,11 @@ def main(argv=None) -> int:
     ap.add_argument('--cse', action='append', default=[], metavar='KEY=VALUE', help='hgqc option, e.g. decompose_depth=0')
     ap.add_argument('--schedule', default=None, help="hgqc's pipeline.schedule: min_registers (default) or asap")
     ap.add_argument('--yosys-timeout', type=float, default=YOSYS_TIMEOUT, help='seconds per synthesis')
+    ap.add_argument('--timing', action='store_true', help='also the slowest path of each mapped netlist (a proxy)')
     args = ap.parse_args(argv)
     globals()['YOSYS_TIMEOUT'] = args.yosys_timeout
+    globals()['TIMING'] = args.timing
+    cols = COLS[:-1] + TIMING_COLS + COLS[-1:] if args.timing else COLS
 
     import hgq  # noqa: F401
     import keras
@@ -183,7 +197,7 @@ def main(argv=None) -> int:
                             rows.append({'tool': f'{name} (failed: {type(e).__name__})'})
                 for r in rows:
                     r.update(model=Path(path).stem, cutoff=cutoff)
-                    print(' | '.join(_fmt(r.get(c)) for c in COLS), flush=True)
+                    print(' | '.join(_fmt(r.get(c)) for c in cols), flush=True)
                 table += rows
                 peers_ok = [r for r in rows[1:] if 'luts' in r]
                 if synth and peers_ok:
@@ -196,9 +210,9 @@ def main(argv=None) -> int:
                         f'depth {rows[0]["depth"]} vs {[r["depth"] for r in peers_ok]}'
                         + (f' -> target {"met" if ok else "NOT met"}' if cutoff == 0 else '')
                     )
-    print('\n| ' + ' | '.join(COLS) + ' |\n|' + '---|' * len(COLS))
+    print('\n| ' + ' | '.join(cols) + ' |\n|' + '---|' * len(cols))
     for r in table:
-        print('| ' + ' | '.join(_fmt(r.get(c)) for c in COLS) + ' |')
+        print('| ' + ' | '.join(_fmt(r.get(c)) for c in cols) + ' |')
     print('\n' + '\n'.join(verdicts))
     return 0
 

@@ -20,6 +20,12 @@ with the memories' ``rom_style`` attributes removed first (``hierarchy; proc; se
 yosys builds the ROMs from LUTs and MUXF7/8/9, which is what hgqc's ROMs (``case`` statements, no
 memory) become too; the result then has ``rom_style_unset = True``. Only on that failure: the extra
 passes alone move LUT counts by a few (digits CNN, no memories: hgqc +6, alkaid +25 of ~30k).
+
+A ROM whose output is registered (a pipelined design with a register right after a lookup table)
+is put in block RAM by yosys (``RAMB18E2``), which the LUT count does not see. So that every
+tool's ROMs are counted alike, such a design is synthesised again with every memory's
+``rom_style`` set to ``"logic"`` (``roms_as_logic``, default on); ``roms_from_bram`` says how many
+BRAMs the first mapping used (0: none, the counts are the first run's).
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+from .timing_model import critical_path, top_module
 
 __all__ = ['yosys_available', 'yosys_stats', 'summarize_cells']
 
@@ -81,8 +89,12 @@ def yosys_stats(
     cwd: str | Path | None = None,
     extra_synth_args: str = '',
     keep_log: str | Path | None = None,
+    timing: bool = False,
+    roms_as_logic: bool = True,
 ) -> dict:
-    """Synthesise ``top`` from ``verilog_files`` with yosys and count Xilinx cells (see module doc)."""
+    """Synthesise ``top`` from ``verilog_files`` with yosys and count Xilinx cells (see module doc);
+    ``timing``: also the mapped netlist's slowest path (``benchmarks.timing_model``) as ``timing``;
+    ``roms_as_logic``: when yosys put ROMs in block RAM, synthesise again with them as logic."""
     if not yosys_available():
         raise FileNotFoundError('yosys not found on PATH')
     files = [str(Path(f).resolve()) for f in verilog_files]
@@ -90,16 +102,23 @@ def yosys_stats(
         if '"' in f:
             raise ValueError(f'unsupported file name {f!r}')
     try:
-        cells, seconds = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, '')
+        cells, seconds, path = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, '', timing)
         unset = False
     except RuntimeError as e:
         if 'no valid mapping found for memory' not in str(e):
             raise
         prep = f'hierarchy -top {top}\nproc\nsetattr -unset rom_style m:*\n'
-        cells, seconds = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, prep)
+        cells, seconds, path = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, prep, timing)
         unset = True
+    brams = summarize_cells(cells)['bram']
+    if roms_as_logic and brams:  # (a registered ROM: yosys merges the register into a BRAM read port)
+        prep = f'hierarchy -top {top}\nproc\nsetattr -set rom_style "logic" m:*\n'
+        cells, seconds, path = _run(files, top, family, timeout, cwd, extra_synth_args, keep_log, prep, timing)
     res = summarize_cells(cells)
     res.update(cells=dict(cells), seconds=seconds, top=top, family=family, rom_style_unset=unset)
+    res['roms_from_bram'] = brams if roms_as_logic else 0
+    if timing:
+        res['timing'] = path
     return res
 
 
@@ -112,16 +131,18 @@ def _run(
     extra_synth_args: str,
     keep_log: str | Path | None,
     prep: str,
-) -> tuple[dict[str, int], float]:
-    """One yosys run (``prep``: passes before ``synth_xilinx``): the cell counts and wall seconds."""
+    timing: bool = False,
+) -> tuple[dict[str, int], float, dict | None]:
+    """One yosys run (``prep``: passes before ``synth_xilinx``): the cell counts, wall seconds and,
+    with ``timing``, the critical path of the mapped netlist."""
     with tempfile.TemporaryDirectory(prefix='hgqc_yosys_') as tmp:
-        js, txt = Path(tmp) / 'stat.json', Path(tmp) / 'stat.txt'
+        js, txt, net = Path(tmp) / 'stat.json', Path(tmp) / 'stat.txt', Path(tmp) / 'net.json'
         script = Path(tmp) / 'run.ys'
         reads = '\n'.join(f'read_verilog -defer "{f}"' for f in files)
         script.write_text(
             f'{reads}\n{prep}'
             f'synth_xilinx -family {family} -flatten -top {top} {extra_synth_args}\n'
-            f'tee -q -o {js} stat -json\ntee -q -o {txt} stat\n'
+            f'tee -q -o {js} stat -json\ntee -q -o {txt} stat\n' + (f'write_json {net}\n' if timing else '')
         )
         cmd = ['nice', '-n', '10', 'yosys', '-q', '-s', str(script)]
         if shutil.which('nice') is None:
@@ -145,4 +166,5 @@ def _run(
             cells = _parse_text_stat(txt.read_text())
         if cells is None:
             raise RuntimeError('yosys wrote no statistics')
-    return cells, seconds
+        path = critical_path(top_module(json.loads(net.read_text()), top)) if timing else None
+    return cells, seconds, path
