@@ -9,9 +9,9 @@ hgq2's ``QBasePooling.call``: ``iq`` on the whole input, then Keras' pooling, th
 * Average pooling sums each window with one ``cmvm`` (all-ones weights over the window axis)
   and divides by the number of *valid* elements of the window (Keras' ``same`` padding
   counts only those). A power-of-two count is an exact weight ``2^-e``; any other count is a
-  rational that no fixed-point value holds, so hgq2's float32 quotient is only meaningful
+  rational that no fixed-point value holds, so Keras' float32 average is only meaningful
   once a quantizer rounds it: the division is then fused into that ``quantize`` (attr
-  ``div``, see docs/design.md) and rounds exactly once, as hgq2 does when float32 is exact.
+  ``div``, see docs/design.md), which rounds Keras' own ``fl32(sum) * fl32(1/n)``.
   Such an average must therefore reach a quantizer (its ``oq`` or the next layer's ``iq``)
   through wiring only.
 """

@@ -96,7 +96,8 @@ def requantize(x: np.ndarray, fx: np.ndarray, f: np.ndarray, mode: Round) -> np.
 def divide_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
     """Integers at step 2^-f nearest (per ``mode``) to ``x * 2^-fx / div`` (``div`` >= 1 integers), exactly.
 
-    The quotient is rounded once, from the exact rational (``quantize`` with a ``div`` attr).
+    The exact rational rounded once: what the lowered circuit computes (``division_by_multiply``), which
+    ``hgqc.passes.average`` corrects to Keras' float32 average (``float32_average_round``).
     """
     fx, f = np.asarray(fx), np.asarray(f)
     obj = x.dtype == object
@@ -131,6 +132,28 @@ def divide_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.ndarray, 
     else:  # pragma: no cover - every Round member is handled above
         raise ValueError(f'unknown round mode {mode}')
     return q + inc.astype(q.dtype if not obj else object)
+
+
+def float32_average_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
+    """Integers at step 2^-f: Keras' float32 average ``x * 2^-fx / div``, rounded per ``mode``.
+
+    Keras divides a window sum by its element count, and XLA turns a division by a constant
+    into a product with the float32 reciprocal: the value rounded is
+    ``fl32(fl32(x * 2^-fx) * fl32(1 / div))``, not the exact quotient. The two differ only
+    by float32 rounding, which matters exactly at the quantizer's rounding boundaries (e.g.
+    seven equal inputs of -25: the product is -25.000002, so TRN gives the grid point below).
+    The product is a dyadic number, so it is rounded here exactly, with integers.
+    """
+    fx, f = np.asarray(fx, dtype=np.int64), np.asarray(f, dtype=np.int64)
+    recip = np.float32(1) / np.asarray(div).astype(np.float32)
+    _, e = np.frexp(recip.astype(np.float64))  # recip = R * 2^(e - 24), R a 24-bit integer
+    s = np.ldexp(np.asarray(x).astype(np.float64), -fx).astype(np.float32)  # exact below 2^53
+    prod = np.multiply(s, recip, dtype=np.float32)  # IEEE float32, round to nearest even
+    scale = fx + 24 - e  # the product's exact step: the float32 rounding only clears low bits
+    big = np.asarray(x).dtype == object or np.any(np.abs(np.asarray(x, dtype=np.float64)) >= 2.0**28)
+    units = np.ldexp(prod.astype(np.float64), scale)
+    units = np.vectorize(int, otypes=[object])(units) if big else units.astype(np.int64)
+    return requantize(units, scale, f, mode)
 
 
 def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like: np.ndarray):

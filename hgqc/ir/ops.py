@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .fixed import Overflow, Round, bounds, divide_round, overflow, requantize
+from .fixed import Overflow, Round, bounds, float32_average_round, overflow, requantize
 from .types import TensorType, dyadic
 
 
@@ -137,8 +137,9 @@ class _Quantize:
 
     attrs: k, i, f (int arrays of the tensor shape; k+i+f <= 0 means constant 0),
     round (Round), overflow (Overflow), optional div (int array >= 1 of the tensor shape):
-    quantize ``x / div`` instead, rounding the exact rational once (an average over a window
-    of any size, as hgq2 quantizes it). Only tensor level: ``lower`` expands it.
+    quantize the average ``x / div`` instead, computed as Keras computes it on float32
+    (``float32_average_round``: the float32 product with ``fl32(1/div)``, rounded once).
+    Only tensor level: ``lower`` expands it.
     """
 
     @staticmethod
@@ -146,7 +147,7 @@ class _Quantize:
         div = attrs.get('div')
         if div is None:
             return requantize(x, fx, f, rnd)
-        return divide_round(x, fx, np.asarray(div), f, rnd)
+        return float32_average_round(x, fx, np.asarray(div), f, rnd)
 
     @staticmethod
     def infer(attrs, ts):

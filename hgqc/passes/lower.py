@@ -29,11 +29,12 @@ from typing import Any
 
 import numpy as np
 
-from ..ir.fixed import Round
+from ..ir.fixed import Overflow, Round
 from ..ir.graph import Graph, Node
 from ..ir.ops import Op, make_table, table_entry, table_keys
 from ..ir.types import ZERO, TensorType
 from ..options import CompileOptions
+from .average import AverageError, Correction, average_correction
 from .cse import cmvm_program, program_matches, scalar_shift_add_type, solve
 from .manager import register_pass
 from .pipeline import arrival_times, node_delay
@@ -173,6 +174,11 @@ class _Lowerer:
             if xs[0] is None:  # a table of the constant 0 is a constant
                 v = int(np.asarray(tab['values'])[table_keys(tab, ZERO)[0] - int(tab['lo'])])
                 return ('c', math.ldexp(v, -int(tab['f']))) if v else None
+            q = self.node(xs[0]).type.elems[0]
+            if q.f > int(tab['f_in']) and not q.is_const:
+                # the tensor-level type puts every value on the table's grid: the finer bits of
+                # this lowered element (its looser interval arithmetic) are zero
+                xs = [self.drop_lsbs(self.node(xs[0]), int(tab['f_in']), f'{name}/key')]
             tab = _cover(tab, self.node(xs[0]).type.elems[0])
             attrs = {'tables': [tab], 'select': np.array(0, dtype=np.int64)}
         if op is Op.QUANTIZE:
@@ -188,14 +194,47 @@ class _Lowerer:
         return self.scalar(op, xs, attrs, name)
 
     def divide(self, n: Node, k: int, x: Ref, attrs: dict[str, Any], d: int, name: str) -> Ref:
-        """quantize(x / d): a constant multiply-add ``z`` whose truncation at 2^-f is the rounded
-        quotient (``division_by_multiply``), then a TRN quantize with the node's overflow."""
+        """quantize(x / d) as Keras computes the average (``float32_average_round``): the exactly
+        rounded quotient of ``x + c(x)`` (``hgqc.passes.average``; ``c`` is mostly absent) as a
+        constant multiply-add ``z`` whose truncation at 2^-f is the quotient
+        (``division_by_multiply``), then a TRN quantize with the node's overflow."""
         t = n.inputs[0].type.elems[k]  # holds every value of the element, so the magic is exact on it
-        w, b = division_by_multiply(t.lo, t.hi, t.f, int(attrs['f']), d, Round(attrs['round']))
+        f, rnd = int(attrs['f']), Round(attrs['round'])
+        try:
+            fix = average_correction(t.lo, t.hi, t.f, d, f, rnd)
+        except AverageError as e:
+            raise ValueError(
+                f'"{n.name}": Keras computes this average over {d} elements as float32 sum * float32(1/{d}), '
+                f"which rounds differently from the exact average at some of its quantizer's rounding "
+                f'boundaries, and hgqc cannot reproduce it here: {e}. Narrow the input quantizer, or pool over '
+                'a window whose size reproduces exactly (e.g. 3, 5, 9, 25, 49)'
+            ) from e
+        if fix.needed:
+            x = self.correct(x, t, fix, f'{name}/fix')
+            t = self.node(x).type.elems[0]
+        w, b = division_by_multiply(t.lo, t.hi, t.f, f, d, rnd)
         prog = solve(np.array([[w]]), None if b == 0 else [b], [t], self.options.max_adder_depth, True)
         (z,) = self.run_program(prog, [x], f'{name}/div', n, k)
         attrs['round'] = Round.TRN.value
         return self.scalar(Op.QUANTIZE, [z], attrs, name)
+
+    def correct(self, x: Ref, t: Any, fix: Correction, name: str) -> Node:
+        """``x + c(x) * 2^-m`` at step 2^-(f + m): c is a table of x's top bits (dropping the low ones is wiring)."""
+        top = self.node(x)
+        fk = int(t.f) - fix.shift
+        if top.type.elems[0].f > fk:
+            top = self.drop_lsbs(top, fk, f'{name}/key')
+        tab = _cover(make_table(fix.key_lo, fk, int(t.f) + fix.m, fix.values), top.type.elems[0])
+        c = self.scalar(Op.TABLE, [top], {'tables': [tab], 'select': np.array(0, dtype=np.int64)}, f'{name}/c')
+        return self.shift_add(self.node(x), c, 0, False, name)
+
+    def drop_lsbs(self, x: Node, f: int, name: str) -> Node:
+        """Scalar ``x`` truncated to step 2^-f (``x.f > f``): wiring, wide enough never to wrap."""
+        q = x.type.elems[0]
+        lo, hi = q.lo >> (q.f - f), q.hi >> (q.f - f)
+        bits = max(hi.bit_length(), (-lo - 1).bit_length() if lo < 0 else 0, 1)
+        attrs = {'k': np.array(int(lo < 0)), 'i': np.array(bits - f), 'f': np.array(f)}
+        return self.scalar(Op.QUANTIZE, [x], {**attrs, 'round': Round.TRN.value, 'overflow': Overflow.WRAP.value}, name)
 
     def cmvm(self, n: Node, xs: list[Ref]) -> list[Ref]:
         w, bias = n.attrs['weights'], n.attrs.get('bias')
@@ -245,7 +284,12 @@ class _Lowerer:
 
     def run(self) -> Graph:
         for n in self.src.nodes.values():
-            self.refs[n] = self.lower_node(n)
+            try:
+                self.refs[n] = self.lower_node(n)
+            except ValueError as e:  # name the node (its layer) unless the message does
+                if f'"{n.name}"' in str(e):
+                    raise
+                raise ValueError(f'{n.op.value} "{n.name}": {e}') from e
         self.g.inputs = [self.inputs[i] for i in self.src.inputs]
         for name, v in self.src.outputs:
             self.g.add_output(name, self.output(name, v))

@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hgqc.ir import Graph, Op, QInterval, TensorType, parse_graph, print_graph, verify
+from hgqc.ir.ops import make_table
 from hgqc.options import CompileOptions
 from hgqc.passes import adder_depth, count_adders
 from hgqc.passes.cse import cse_pass
@@ -161,3 +162,22 @@ def test_random_cmvm_lowering_is_exact(wb, positions, seed, depth):
     g.add_output('y', g.add(Op.CMVM, [x], {'weights': w, 'bias': b}, name='d'))
     out = run_checked(g, ['csd', 'cse', 'lower', 'range', 'prune'], samples=16, max_adder_depth=depth)
     _check_conventions(out)
+
+
+def test_table_reads_a_lowered_element_finer_than_its_tensor_type():
+    """Lowered interval arithmetic can be looser than the tensor level: ``0.75 x = x - x/4`` over
+    x in [4, 15] reaches down to 0.25 instead of 3, so ``1.75 - sat(0.75 x)``, the constant 0 at
+    tensor level, has a finer step once lowered. The table reading it must still lower (it once
+    failed with "input step finer than the table step") and stay exact."""
+    g = Graph('finer')
+    x = g.add_input('x', TensorType.from_arrays((1,), [4], [15], [0]))
+    y = g.add(Op.CMVM, [x], {'weights': np.array([[0.75]]), 'bias': None}, name='scale')
+    y = quantize(g, y, 1, 1, 2, 'TRN', 'SAT', 'sat')  # 0.75 x >= 3 saturates to the constant 1.75
+    c = g.add(Op.CONST, [], {'value': np.array([1.75])}, name='c')
+    d = g.add(Op.SUB, [c, y], name='d')
+    assert d.type.elems[0].is_zero
+    table = {'tables': [make_table(-1, 0, 0, [3, 5, 7])], 'select': np.array(0, dtype=np.int64)}
+    g.add_output('y', g.add(Op.TABLE, [d], table, name='t'))
+    lowered = run_checked(g, ['range', 'csd', 'cse', 'lower', 'range', 'prune'])
+    xs = np.arange(4, 16, dtype=np.float64).reshape(-1, 1)
+    assert np.asarray(Interpreter(lowered).predict(xs)).ravel().tolist() == [5.0] * len(xs)
