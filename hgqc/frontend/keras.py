@@ -163,18 +163,28 @@ class QuantParams(NamedTuple):
         return TensorType.from_arrays(self.k.shape, lo, hi, self.f)
 
 
-def keras_eval(fn: Callable[[], Any]) -> Any:
-    """Evaluate a Keras expression of concrete variables to numpy (float64 where floating).
+def keras_eval(fn: Callable[..., Any], *args: np.ndarray, variables: Sequence[Any] = ()) -> Any:
+    """Evaluate ``fn(*args)``, a Keras expression of concrete variables, to numpy (float64 where floating).
 
     Under jax this is one compiled call: eager dispatch compiles every op separately for
-    each new shape (~1 s per quantizer), which dominated lowering time.
+    each new shape (~1 s per quantizer), which dominated lowering time. XLA folds an expression
+    of constants while compiling, with its own math routines (tanh, exp, ``a / sqrt(b)``: one
+    float32 ulp off on a third of the points), not with the kernels ``keras.predict`` runs; so
+    the data goes in as arguments: ``args``, and the values of ``variables`` (every Keras
+    variable ``fn`` reads; as in ``predict``, where the model's state is an argument).
     """
     if keras.backend.backend() == 'jax':
         import jax
 
-        out = jax.jit(fn)()
+        variables = list(variables)
+
+        def run(values: list[Any], *xs: Any) -> Any:
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return fn(*xs)
+
+        out = jax.jit(run)([v.value for v in variables], *args)
     else:  # pragma: no cover - hgqc runs Keras on jax
-        out = fn()
+        out = fn(*args)
     return keras.tree.map_structure(lambda v: np.asarray(keras.ops.convert_to_numpy(v)), out)
 
 
@@ -217,7 +227,7 @@ def prefetch(model: keras.Model) -> dict[tuple[int, str], Any]:
         return out
 
     try:
-        got = keras_eval(values) if wanted else {}
+        got = keras_eval(values, variables=model.variables) if wanted else {}
     except Exception:  # noqa: BLE001 - every layer then evaluates on its own
         return {}
     return {(id(wanted[int(k)][0]), wanted[int(k)][1]): v for k, v in got.items()}
@@ -290,7 +300,7 @@ def quantizer_to_quantize(q: Any, shape: Sequence[int], kif: tuple[np.ndarray, .
         if kif is not None:
             k, i, f = (np.broadcast_to(v, target) for v in kif)
         else:
-            k, i, f = keras_eval(lambda: tuple(inner.bw_mapper.bw_to_x(v, target) for v in inner.kif))
+            k, i, f = keras_eval(lambda: tuple(inner.bw_mapper.bw_to_x(v, target) for v in inner.kif), variables=inner.variables)
     except Exception as e:  # noqa: BLE001 - any broadcast failure means per-batch bit-widths
         raise _quantizer_error(q, f'bit-widths cannot be broadcast to the tensor shape {shape}: {e}') from e
     k, i, f = (_as_int_array(q, name, v, shape) for name, v in zip('kif', (k, i, f)))
@@ -337,7 +347,11 @@ class LoweringContext:
         """``getattr(layer, attr)`` (``[item]`` of it) as a finite float64 array, prefetched when it could be."""
         v = self.prefetched.get((id(layer), attr))
         if v is None:
-            return _exact_array(lambda: getattr(layer, attr) if item is None else getattr(layer, attr)[item], what)
+
+            def get() -> Any:
+                return getattr(layer, attr) if item is None else getattr(layer, attr)[item]
+
+            return _exact_array(get, what, layer.variables)
         return _finite(v if item is None else v[item], what)
 
     # ---------------------------------------------------------------- emission
@@ -366,9 +380,10 @@ class LoweringContext:
             return self._quantize_input(x, p, self.layer_name if name is None else name)
         if isinstance(x, PendingDivide):
             if p.round not in DIVIDE_ROUND_MODES:
+                whose = 'its own average' if x.origin == self.layer_name else f"the average of layer '{x.origin}'"
                 raise FrontendError(
-                    f"layer '{self.layer_name}': its quantizer rounds the average of layer '{x.origin}' with "
-                    f'{p.round.value}; a division is supported with {", ".join(m.value for m in DIVIDE_ROUND_MODES)}'
+                    f"layer '{self.layer_name}': its quantizer rounds {whose} with {p.round.value}; "
+                    f'a division is supported with {", ".join(m.value for m in DIVIDE_ROUND_MODES)}'
                 )
             return self.emit(Op.QUANTIZE, [x.node], {**p.attrs(), 'div': x.div}, name)
         return self.emit(Op.QUANTIZE, [x], p.attrs(), name)
@@ -398,8 +413,9 @@ class LoweringContext:
         e = np.log2(x.div).round().astype(np.int64)
         if np.any(x.div != (1 << e)):
             sizes = sorted({int(d) for d in x.div.ravel() if d & (d - 1)})
+            reader = 'the model output' if self.layer_name == x.origin else f"layer '{self.layer_name}'"
             raise FrontendError(
-                f"layer '{self.layer_name}' reads the average of layer '{x.origin}' over windows of {sizes} elements, "
+                f"{reader} reads the average of layer '{x.origin}' over windows of {sizes} elements unquantized, "
                 'which is not a fixed-point value; quantize it first (enable_oq=True on the pooling layer, or the '
                 "next layer's input quantizer)"
             )
@@ -511,7 +527,7 @@ def supported_layers() -> list[str]:
 def _unsupported(op: Any, name: str) -> FrontendError:
     cls = type(op)
     what = f"layer '{name}' ({_class_path(cls)})"
-    supported = ', '.join(supported_layers())
+    supported = f'{len(_HANDLERS)} layer classes, listed in docs/layers.md and by hgqc.frontend.keras.supported_layers()'
     if (
         cls.__module__.startswith('hgq')
         or cls.__name__ in SUGGESTIONS
@@ -739,8 +755,8 @@ def _quantizer(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[T
     return [ctx.quantize(_single(layer, inputs), layer)]
 
 
-def _exact_array(fn: Callable[[], Any], what: str) -> np.ndarray:
-    return _finite(keras_eval(fn), what)
+def _exact_array(fn: Callable[[], Any], what: str, variables: Sequence[Any] = ()) -> np.ndarray:
+    return _finite(keras_eval(fn, variables=variables), what)
 
 
 def _finite(v: Any, what: str) -> np.ndarray:

@@ -139,8 +139,11 @@ def einsum_const(
     perm = [lx.index(c) for c in par + rx]
     xt = ctx.wire(x, np.arange(math.prod(xs), dtype=np.int64).reshape(xs).transpose(perm).reshape(par_shape + (n_rx,)))
     z = next(c for c in _LETTERS if c not in lx + lw + ly)
-    basis = np.eye(n_rx).reshape((n_rx, *rx_shape))
-    mat = np.einsum(f'{z}{"".join(rx)},{lw}->{z}{"".join(ry)}', basis, np.asarray(w, dtype=np.float64)).reshape(n_rx, n_ry)
+    if not set(rx) & set(ry) and set(lw) == set(rx) | set(ry) and len(set(lw)) == len(lw):
+        mat = np.einsum(f'{lw}->{"".join(rx)}{"".join(ry)}', np.asarray(w, dtype=np.float64)).reshape(n_rx, n_ry)  # a transpose
+    else:  # sums over x-only letters, blocks along letters x, w and y share: through an identity basis
+        basis = np.eye(n_rx).reshape((n_rx, *rx_shape))
+        mat = np.einsum(f'{z}{"".join(rx)},{lw}->{z}{"".join(ry)}', basis, np.asarray(w, dtype=np.float64)).reshape(n_rx, n_ry)
     b = None
     if bias is not None and np.any(bias != 0):
         b = np.asarray(bias, dtype=np.float64).transpose([ly.index(c) for c in par + ry]).reshape(par_shape + (n_ry,))

@@ -48,7 +48,7 @@ def tabulate(ctx: LoweringContext, layer: Any, x: Node, fn: Any, oq: Any) -> Nod
     k = np.arange(n, dtype=np.int64)[:, None] % np.maximum(sizes, 1)[None, :] + lo[None, :]
     xs = np.ldexp(k.astype(np.float64), -f_in[None, :]).astype(np.float32).reshape((n, *shape))
     p = quantizer_to_quantize(oq, shape)
-    ys = np.asarray(keras_eval(lambda: fn(xs)), dtype=np.float64).reshape(n, -1)
+    ys = np.asarray(keras_eval(fn, xs, variables=layer.variables), dtype=np.float64).reshape(n, -1)
     f_out = p.f.ravel()
     ints = np.ldexp(ys, f_out[None, :])
     if not np.all(np.isfinite(ints)) or np.any(ints != np.round(ints)):

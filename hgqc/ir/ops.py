@@ -306,12 +306,11 @@ class _Reg:
 
 def weight_digits(w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Exact integer mantissas and frac bits of dyadic weights: w == m * 2^-fw (m odd or 0)."""
-    m = np.empty(w.shape, dtype=object)
+    m = np.zeros(w.shape, dtype=object)  # Python int 0s; only the nonzeros need a look (sparse kernels)
     fw = np.zeros(w.shape, dtype=np.int64)
-    for idx, v in np.ndenumerate(w):
-        mm, e = dyadic(float(v))
-        m[idx] = mm
-        fw[idx] = -e if mm else 0
+    for idx in zip(*np.nonzero(w)):
+        m[idx], e = dyadic(float(w[idx]))
+        fw[idx] = -e
     return m, fw
 
 

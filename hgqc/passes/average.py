@@ -19,7 +19,8 @@ import numpy as np
 
 from ..ir.fixed import Round, divide_round, float32_average_round
 
-CHECK_LIMIT = 1 << 22  # sum values enumerated to compare Keras' average with the exact one
+CHECK_LIMIT = 1 << 23  # sum values enumerated to compare Keras' average with the exact one
+CHUNK = 1 << 20
 TABLE_LIMIT = 1 << 13  # keys of a correction table (1-bit runs: yosys makes few LUTs of them)
 
 
@@ -55,25 +56,39 @@ def average_correction(lo: int, hi: int, fx: int, d: int, f: int, mode: Round) -
         return none  # 1/d and the product are exact in float32
     if hi - lo + 1 > CHECK_LIMIT:
         raise AverageError(f'the sum takes {hi - lo + 1} values, more than the {CHECK_LIMIT} hgqc can check')
-    x = np.arange(lo, hi + 1, dtype=np.int64)
-    want = float32_average_round(x, np.int64(fx), np.int64(d), np.int64(f), mode)
     # A nudge of 2^-m input steps moves the quotient by less than the distance 2^(f-fx-m)/d from any
     # off-boundary quotient to the next boundary (which is at least 1/d output steps when f >= fx).
     m = max(0, f - fx + 1)
-    e = divide_round(np.arange((lo << m) - 1, (hi << m) + 2, dtype=np.int64), np.int64(fx + m), np.int64(d), np.int64(f), mode)
-    at = np.arange(len(x)) << m
-    allowed = np.stack([e[at] == want, e[at + 1] == want, e[at + 2] == want])  # c = -1, 0, +1
+    chunks = [_allowed(start, min(hi, start + CHUNK - 1), fx, d, f, mode, m) for start in range(lo, hi + 1, CHUNK)]
+    allowed = np.concatenate(chunks, axis=1)  # (c = -1, 0, +1) x every sum
     if allowed[1].all():
         return none
     if not allowed.any(axis=0).all():
-        raise AverageError('it differs from the exact average by more than one input step')
-    for shift in range(max(hi - lo, 1).bit_length(), -1, -1):
-        table = _consistent_table(x >> shift, allowed)
-        if table is not None:
-            if len(table) > TABLE_LIMIT:
-                break
-            return Correction(shift, int(lo >> shift), table, m)
-    raise AverageError(f'its correction table needs more than {TABLE_LIMIT} entries')
+        raise AverageError(
+            'its float32 rounding error also moves averages that are not on a rounding boundary (the sum is too wide for float32)'
+        )
+    x = np.arange(lo, hi + 1, dtype=np.int64)
+    # the table of a consistent shift is the smallest; consistency only gets easier as the shift drops
+    top, s = max(hi - lo, 1).bit_length(), max(0, (hi - lo).bit_length() - TABLE_LIMIT.bit_length() + 2)
+    best = _consistent_table(x >> s, allowed)
+    if best is None or len(best) > TABLE_LIMIT:
+        raise AverageError(f'its correction table needs more than {TABLE_LIMIT} entries')
+    while s < top:  # bisect for the largest consistent shift
+        mid = (s + top + 1) // 2
+        table = _consistent_table(x >> mid, allowed)
+        if table is None:
+            top = mid - 1
+        else:
+            s, best = mid, table
+    return Correction(s, int(lo >> s), best, m)
+
+
+def _allowed(lo: int, hi: int, fx: int, d: int, f: int, mode: Round, m: int) -> np.ndarray:
+    """For each sum ``lo..hi``: which nudges c = -1, 0, +1 (of 2^-m steps) give Keras' average."""
+    x = np.arange(lo, hi + 1, dtype=np.int64)
+    want = float32_average_round(x, np.int64(fx), np.int64(d), np.int64(f), mode)
+    args = (np.int64(fx + m), np.int64(d), np.int64(f), mode)
+    return np.stack([divide_round((x << m) + c, *args) == want for c in (-1, 0, 1)])
 
 
 def _consistent_table(keys: np.ndarray, allowed: np.ndarray) -> tuple[int, ...] | None:

@@ -91,7 +91,7 @@ from typing import Any
 import numpy as np
 
 from ..ir.graph import Graph, Node
-from ..ir.ops import Op
+from ..ir.ops import Op, weight_digits
 from ..ir.types import ZERO, QInterval, TensorType, dyadic
 from ..options import CompileOptions
 from .csd import csd_matrix, csd_value
@@ -1256,10 +1256,13 @@ def variant_matches(weights: np.ndarray, variant: dict[str, Any], bias: Sequence
                 return False
             vb, eb = vals[b]
             vals.append(_add(vals[a] if a >= 0 else zero, (vb, eb + s), -1 if sub else 1))
+        mw, fw = weight_digits(w)  # w == mw * 2^-fw exactly (0 where w is)
+        mb, fb = weight_digits(np.zeros(n_out) if bias is None else np.asarray(bias, dtype=np.float64))
         for j, (idx, s, neg) in enumerate(variant['outputs']):
-            want = [dyadic(float(v)) for v in w[:, j]] + [dyadic(float(bias[j])) if bias is not None else (0, 0)]
-            e0 = min(e for _, e in want)
-            target = (np.array([m << (e - e0) for m, e in want], dtype=object), e0)
+            m = np.append(mw[:, j], mb[j])
+            f = np.append(fw[:, j], fb[j])
+            f0 = int(f.max())
+            target = (m * (np.ones(n_in + 1, dtype=object) << (f0 - f).astype(object)), -f0)
             if idx == -1:
                 got = _vec(n_in, None, 0, 0)
             elif 0 <= idx < len(vals):

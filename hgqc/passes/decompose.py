@@ -50,24 +50,33 @@ def _integer_columns(w: np.ndarray) -> np.ndarray | None:
 
 
 def _edges(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For every ordered column pair (j, p): min residual weight, its shift and sign."""
+    """For every ordered column pair (j, p): min residual weight, its shift and sign.
+
+    Only pairs whose columns share a nonzero row are tried: a residual against a column with
+    disjoint support has the digits of both, never fewer than the column alone (a diagonal cmvm,
+    e.g. a batch norm, has no such pair, and its n^3 comparisons were most of its compile time).
+    """
     n = c.shape[0]
     best = np.full((n, n), _FAR, dtype=np.int64)
     shift = np.zeros((n, n), dtype=np.int64)
     sign = np.ones((n, n), dtype=np.int64)
-    for s in range(-MAX_SHIFT, MAX_SHIFT + 1):
-        if s >= 0:
-            scaled, ok = c << s, np.ones(n, dtype=bool)
-        else:
-            ok = np.all(c % (1 << -s) == 0, axis=1)
-            scaled = c >> -s
-        for sg in (1, -1):
-            for j in range(n):  # one row at a time: memory O(n * n_in)
-                wgt = np.where(ok, _naf_weight(c[j][None, :] - sg * scaled), _FAR)
-                better = wgt < best[j]
-                best[j] = np.where(better, wgt, best[j])
-                shift[j] = np.where(better, s, shift[j])
-                sign[j] = np.where(better, sg, sign[j])
+    nz = (c != 0).astype(np.float32)
+    share = (nz @ nz.T) > 0
+    scaled = {
+        s: (c << s, np.ones(n, dtype=bool)) if s >= 0 else (c >> -s, np.all(c % (1 << -s) == 0, axis=1))
+        for s in range(-MAX_SHIFT, MAX_SHIFT + 1)
+    }
+    for j in range(n):  # one row at a time: memory O(n * n_in)
+        cand = np.flatnonzero(share[j])
+        if cand.size == 0:
+            continue
+        for s, (sc, ok) in scaled.items():
+            for sg in (1, -1):
+                wgt = np.where(ok[cand], _naf_weight(c[j][None, :] - sg * sc[cand]), _FAR)
+                better = wgt < best[j, cand]
+                best[j, cand] = np.where(better, wgt, best[j, cand])
+                shift[j, cand] = np.where(better, s, shift[j, cand])
+                sign[j, cand] = np.where(better, sg, sign[j, cand])
     np.fill_diagonal(best, _FAR)
     return best, shift, sign
 

@@ -205,9 +205,9 @@ class _Lowerer:
         except AverageError as e:
             raise ValueError(
                 f'"{n.name}": Keras computes this average over {d} elements as float32 sum * float32(1/{d}), '
-                f"which rounds differently from the exact average at some of its quantizer's rounding "
-                f'boundaries, and hgqc cannot reproduce it here: {e}. Narrow the input quantizer, or pool over '
-                'a window whose size reproduces exactly (e.g. 3, 5, 9, 25, 49)'
+                f"which can round differently from the exact average at its quantizer's rounding boundaries, "
+                f'and hgqc cannot reproduce it here: {e}. Narrow the quantizer of the averaged values '
+                '(fewer integer or fractional bits make fewer sums to reproduce)'
             ) from e
         if fix.needed:
             x = self.correct(x, t, fix, f'{name}/fix')

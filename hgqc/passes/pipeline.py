@@ -5,7 +5,8 @@ Delay model (adder levels, ``node_delay``):
 ==========================================  =====
 op                                          delay
 ==========================================  =====
-shift_add, add, sub, neg, max, min          1
+shift_add, add, sub, neg                    1
+max, min                                    2 (compare on a carry chain, then a select)
 shift_add(a, 0) or shift_add(0, b, sub=0)   0 (a wire / a pure shift)
 quantize that rounds (drops bits, not TRN)  1
 quantize that saturates (SAT/SAT_SYM and    1
@@ -19,6 +20,10 @@ cmvm (tensor level)                         its program depth (or minimal depth)
 
 A table is a ROM read: a w-input function fits one 6-input LUT level for w <= 6, and each two
 further address bits add one 4:1 multiplexer level (one LUT6 each), comparable to an adder level.
+A max/min is a comparison (a carry chain, like an adder) and then a select: counted as one level,
+two chained max levels and a rounding shared a stage at a cutoff of 2 and made the digits CNN's
+slowest stage path (6.45 ns in ``benchmarks/timing_model``); as two, it is 3.35 ns. The scheduler
+caps every delay at the cutoff (an op is never cut, so a slower one just fills a stage).
 
 Each node's stage comes from ``hgqc.passes.stages`` (``options.extra['pipeline.schedule']``):
 ``'min_registers'`` (default) keeps the as-soon-as-possible latency and places the registers
@@ -47,7 +52,7 @@ from .stages import Schedule, asap_stages, latency_of, min_register_stages
 
 SCHEDULES = ('min_registers', 'asap')
 
-UNIT_OPS = frozenset({Op.SHIFT_ADD, Op.ADD, Op.SUB, Op.NEG, Op.MAX, Op.MIN})
+UNIT_OPS = frozenset({Op.SHIFT_ADD, Op.ADD, Op.SUB, Op.NEG})
 WIRING_OPS = frozenset({Op.INPUT, Op.CONST, Op.GATHER, Op.REG, Op.RELU})
 
 
@@ -85,6 +90,8 @@ def node_delay(n: Node) -> int:
     if op is Op.QUANTIZE:
         return 0 if quantize_is_free(n) else 1
     if op is Op.MUL:
+        return 2
+    if op in (Op.MAX, Op.MIN):
         return 2
     if op is Op.TABLE:
         return table_delay(n.inputs[0].type.max_width) if not all(e.is_const for e in n.type.elems) else 0
@@ -182,7 +189,8 @@ def schedule(graph: Graph, cutoff: int, method: str = 'min_registers') -> Schedu
     not apply)."""
     if method not in SCHEDULES:
         raise ValueError(f'pipeline.schedule must be one of {", ".join(SCHEDULES)}, got {method!r}')
-    delays = {n: node_delay(n) for n in graph}
+    # an op is never cut, so one slower than a stage fills a stage: waiting longer adds a stage, not speed
+    delays = {n: min(node_delay(n), cutoff) for n in graph}
     asap = asap_stages(graph, cutoff, delays)
     if method == 'asap':
         return asap

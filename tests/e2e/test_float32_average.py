@@ -131,5 +131,13 @@ def test_too_wide_average_is_refused_naming_the_layer():
     model = _tie_model('RND')
     iq = model.get_layer('gavg7').iq.quantizer
     iq._i.assign(np.full(iq._i.shape, 14, np.float32))  # 7 sums of 19-bit inputs: too many values to check
-    with pytest.raises(Exception, match=r'gavg7.*float32\(1/7\).*Narrow the input quantizer'):
+    with pytest.raises(Exception, match=r'gavg7.*float32\(1/7\).*Narrow the quantizer of the averaged values'):
+        hgqc.compile(model)
+
+
+def test_unsupported_rounding_of_an_average_is_refused_once_named():
+    conf = QuantizerConfig('kif', 'datalane', overflow_mode='SAT', round_mode='RND_CONV', heterogeneous_axis=())
+    inp = keras.Input((7, 1))
+    model = keras.Model(inp, QGlobalAveragePooling1D(enable_oq=True, oq_conf=conf, name='gavg7')(inp))
+    with pytest.raises(Exception, match=r"layer 'gavg7': its quantizer rounds its own average with RND_CONV"):
         hgqc.compile(model)

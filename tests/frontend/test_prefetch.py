@@ -39,7 +39,7 @@ def test_a_dense_model_is_evaluated_in_one_call(monkeypatch):
     model = fk.load_keras_model(EXAMPLES / 'jsc_example.keras')
     calls = []
     real = fk.keras_eval
-    monkeypatch.setattr(fk, 'keras_eval', lambda fn: calls.append(fn) or real(fn))
+    monkeypatch.setattr(fk, 'keras_eval', lambda fn, *a, **kw: calls.append(fn) or real(fn, *a, **kw))
     fk.from_keras(model)
     assert len(calls) == 1  # kernels, biases and every quantizer's bit-widths at once
 
@@ -49,11 +49,11 @@ def test_a_failed_joint_evaluation_falls_back_to_each_layer(monkeypatch):
     want = print_graph(fk.from_keras(model))
     real, calls = fk.keras_eval, []
 
-    def failing_first(fn):
+    def failing_first(fn, *args, **kwargs):
         calls.append(fn)
         if len(calls) == 1:
             raise RuntimeError('joint evaluation failed')
-        return real(fn)
+        return real(fn, *args, **kwargs)
 
     monkeypatch.setattr(fk, 'keras_eval', failing_first)
     assert print_graph(fk.from_keras(model)) == want
