@@ -333,6 +333,7 @@ class LoweringContext:
         self.graph = Graph(name)
         self.prefetched = prefetched or {}  # ``prefetch``: layer arrays evaluated up front
         self.layer_name = ''
+        self.layer: Any = None  # the Keras layer being lowered
         self.out_shapes: list[tuple[int, ...]] = []
         self.call_args: tuple[tuple[Any, ...], dict[str, Any]] = ((), {})
         self._claims: dict[str, InputClaims] = {}
@@ -611,7 +612,7 @@ def _lower_operation(ctx: LoweringContext, op: Any, inputs: list[Tensor], output
     dtype = getattr(op, 'compute_dtype', 'float32')
     if dtype not in ('float32', 'float64'):
         raise FrontendError(f"layer '{name}' computes in {dtype}; hgqc reproduces float32/float64 models only")
-    ctx.layer_name = name
+    ctx.layer_name, ctx.layer = name, op
     ctx.out_shapes = [_batchless_shape(x, f"output of layer '{name}'") for x in outputs]
     try:
         outs = list(handler(ctx, op, inputs))

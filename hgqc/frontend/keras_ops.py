@@ -184,6 +184,10 @@ def einsum_vars(ctx: LoweringContext, a: Tensor, la: str, b: Tensor, lb: str, ly
 
 
 def layer_where(ctx: LoweringContext, layer: Any) -> str:
+    """``layer 'name' (Class)``; a part of the layer being lowered (a softmax's exp table) says so."""
+    top = getattr(ctx, 'layer', None)
+    if top is not None and layer is not top:
+        return f"layer '{ctx.layer_name}' ({type(top).__name__}, its {getattr(layer, 'name', type(layer).__name__)})"
     return f"layer '{ctx.layer_name}' ({type(layer).__name__})"
 
 

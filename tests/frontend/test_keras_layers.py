@@ -139,3 +139,18 @@ def test_graph_shapes_skip_nested_sequential_shared():
     assert [n.name for n in g.inputs] == ['a', 'b'] and len(g.outputs) == 3
     assert sum(n.name == 'inner/inner_conv' and n.op is Op.CMVM for n in g) == 2
     assert sum(n.name == 'flat' for n in g) == 1  # the shared flatten feeds both heads
+
+
+def test_refusal_in_a_softmax_table_names_the_softmax():
+    import numpy as np
+    from hgq.layers import QSoftmax
+    from hgq.quantizer import QuantizerConfig
+
+    inp = keras.Input((4,))
+    h = QDense(4, iq_conf=QuantizerConfig('kif', 'datalane', heterogeneous_axis=()))(inp)
+    model = keras.Model(inp, QSoftmax(name='post')(h))
+    q = model.get_layer('post').exp_table.iq.quantizer
+    q._i.assign(np.full(q._i.shape, 12, np.float32))  # a 2^20-value exp table input: refused
+    q._f.assign(np.full(q._f.shape, 14, np.float32))
+    with pytest.raises(FrontendError, match=r"layer 'post' \(QSoftmax, its post_exp_table\): an input element takes"):
+        from_keras(model)
