@@ -108,16 +108,16 @@ def _tie_model(round_mode: str) -> keras.Model:
     return model
 
 
-@pytest.mark.parametrize('simulator', ['verilator', 'ghdl'])
+@pytest.mark.parametrize('simulator', ['verilator', 'ghdl', 'gxx'])
 @pytest.mark.parametrize('round_mode', ['RND', 'TRN'])
 def test_corrected_average_in_rtl(round_mode, simulator, tmp_path):
-    """Seven equal inputs sit on a rounding boundary: the RTL (with its correction table) follows Keras."""
+    """Seven equal inputs sit on a rounding boundary: the RTL / HLS C++ (with its correction table) follows Keras."""
     model = _tie_model(round_mode)
     rng = np.random.default_rng(3)
     v = (np.arange(-520, 520) + (0.5 if round_mode == 'RND' else 0.0)) / 8
     x = np.concatenate([np.repeat(v[:, None, None], 7, axis=1), rng.uniform(-90, 90, (1000, 7, 1))]).astype(np.float32)
     want = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
-    target = 'vhdl' if simulator == 'ghdl' else 'verilog'
+    target = {'verilator': 'verilog', 'ghdl': 'vhdl', 'gxx': 'hls4ml'}[simulator]
     project = hgqc.compile(model, target=target, latency_cutoff=1 if simulator == 'ghdl' else 0)
     got = project.predict(x)
     assert np.array_equal(got, want)
