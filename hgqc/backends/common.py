@@ -361,6 +361,56 @@ class Rom:
 
 Stmt = Decl | Assign | RegUpdate | Rom
 
+# A ROM of at least this many entries whose values change at most once per RUN_RATIO entries (in
+# key order) is written as a tree of 2:1 selects on its key bits instead of a line per entry: the
+# float32-average corrections (``hgqc.passes.average``) are tens of thousands of keys in ~30 runs,
+# and a ``case`` that long makes megabytes of HDL for the few LUTs synthesis folds it into.
+TREE_ROM_MIN = 1024
+RUN_RATIO = 16
+
+
+def few_runs(entries: int, runs: int) -> bool:
+    """Whether a table is long with few runs (written as a tree of selects or compares)."""
+    return entries >= TREE_ROM_MIN and runs * RUN_RATIO <= entries
+
+
+def value_runs(values: Sequence[int]) -> list[tuple[int, int]] | None:
+    """``[(last index, value), ...]`` of the runs of a long table with few runs, else None."""
+    v = np.asarray(values)
+    ends = np.r_[np.flatnonzero(v[1:] != v[:-1]), len(v) - 1]
+    return [(int(e), int(v[e])) for e in ends] if few_runs(len(v), len(ends)) else None
+
+
+# a ROM as select tree: a constant output pattern, or ``(bit, tree if the bit is 0, tree if 1)``
+RomTree = int | tuple[int, Any, Any]
+
+
+def rom_tree(s: Rom) -> RomTree | None:
+    """The select tree of a long ROM with few runs (see ``TREE_ROM_MIN``), else None.
+
+    Shannon expansion on the key bits from the top: a block of keys whose present entries agree
+    is that constant, and a block with no entry (a key that cannot occur) takes its sibling's
+    tree, so the tree has at most ~(runs x key bits) selects, as the logic folded from the ``case``.
+    """
+    if len(s.entries) < TREE_ROM_MIN:
+        return None
+    keys, values = np.array(sorted(s.entries), dtype=object).T if s.sel_width > 62 else np.array(sorted(s.entries)).T
+    changes = np.flatnonzero(values[1:] != values[:-1]) + 1  # first index of every run but the first
+    if not few_runs(len(keys), len(changes) + 1):
+        return None
+
+    def tree(i: int, j: int, base: int, bit: int) -> RomTree | None:  # entries i:j, keys base + [0, 2^(bit+1))
+        if i == j:
+            return None
+        k = int(np.searchsorted(changes, i, side='right'))
+        if k == len(changes) or changes[k] >= j:
+            return int(values[i])
+        mid = int(np.searchsorted(keys[i:j], base + (1 << bit))) + i
+        low, high = tree(i, mid, base, bit - 1), tree(mid, j, base + (1 << bit), bit - 1)
+        return high if low is None else low if high is None else (bit, low, high)
+
+    return tree(0, len(keys), 0, s.sel_width - 1)
+
 
 @dataclass
 class Netlist:

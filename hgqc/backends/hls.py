@@ -35,7 +35,7 @@ from ..ir.fixed import Overflow, Round, requantize
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op, table_entry, table_keys
 from ..ir.types import QInterval, dyadic
-from .common import RESERVED, BackendError, Namespace, clean_comment, live_nodes, pipeline_latency, port_layout
+from .common import RESERVED, BackendError, Namespace, clean_comment, live_nodes, pipeline_latency, port_layout, value_runs
 
 __all__ = ['DEFAULT_CLOCK_PERIOD', 'DEFAULT_PART', 'HlsDesign', 'Port', 'build_hls_design', 'emit_hls', 'hull']
 
@@ -195,7 +195,7 @@ class _Emitter:
         self.types = TypeTable(self.ns)
         self.body: list[str] = []
         self.tables: list[str] = []  # file-scope ROM arrays
-        self._tables: dict[tuple, str] = {}
+        self._tables: dict[tuple, tuple[str, bool]] = {}  # -> (name, read by a call)
         # The layout's HDL identifiers are the hints, so C++ ports match metadata.json's names
         # (they differ only where C++/ap_types reserve a name the HDL targets allow).
         lay = self.layout
@@ -216,7 +216,8 @@ class _Emitter:
         return CVal(name)
 
     def table(self, tab: dict[str, Any], node: Node) -> str:
-        """The name of a ``static const`` array holding ``tab`` (one array per distinct table)."""
+        """How to read ``tab`` at index ``%s``: a ``static const`` array, or a function of compares
+        when the table is long with few runs (``common.value_runs``); one per distinct table."""
         values = [int(v) for v in np.asarray(tab['values'])]
         key = (int(tab['lo']), int(tab['f_in']), int(tab['f']), tuple(values))
         if key not in self._tables:
@@ -228,11 +229,18 @@ class _Emitter:
             else:
                 ty, items = self.types.name(q), [literal(q, v) for v in values]
             note = clean_comment(f'table of %{node.id} "{node.name}": input (lo + j) * 2^-{tab["f_in"]}, lo = {tab["lo"]}')
-            rows = [', '.join(items[i : i + 8]) for i in range(0, len(items), 8)]
             self.tables.append(f'// {note}')
-            self.tables.append(f'static const {ty} {name}[{len(values)}] = {{\n    ' + ',\n    '.join(rows) + '\n};')
-            self._tables[key] = name
-        return self._tables[key]
+            runs = value_runs(values)
+            if runs is None:
+                rows = [', '.join(items[i : i + 8]) for i in range(0, len(items), 8)]
+                self.tables.append(f'static const {ty} {name}[{len(values)}] = {{\n    ' + ',\n    '.join(rows) + '\n};')
+            else:  # long runs: compares on j (a 100k-entry array takes g++ minutes)
+                items_of = dict(zip(values, items))
+                body = _run_compares([(j, items_of[v]) for j, v in runs], '    ')
+                self.tables.append(f'static {ty} {name}(int j) {{\n' + '\n'.join(body) + '\n}')
+            self._tables[key] = (name, runs is not None)
+        name, is_function = self._tables[key]
+        return f'{name}(%s)' if is_function else f'{name}[%s]'
 
     def constant(self, q: QInterval, hint: str, comment: str) -> CVal:
         if q.width == 0:
@@ -389,12 +397,21 @@ def _table(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval]) 
     """``table[key - lo]`` with key = x * 2^f_in (an integer: the input lies on the table's grid)."""
     tab = table_entry(node.attrs, e)
     table_keys(tab, t[0])  # checks that every input value has an entry
-    name = em.table(tab, node)
+    read = em.table(tab, node)
     shift = int(tab['f_in'])
     key = f'{_shifted(a[0], shift)}.to_int()' if shift else f'{a[0].expr}.to_int()'
     lo = int(tab['lo'])
     index = key if lo == 0 else f'{key} - ({lo})'
-    return f'{name}[{index}]'
+    return read % index
+
+
+def _run_compares(runs: list[tuple[int, str]], pad: str) -> list[str]:
+    """Balanced ``if (j <= end)`` tree returning each run's literal (``runs``: (last index, literal))."""
+    if len(runs) == 1:
+        return [f'{pad}return {runs[0][1]};']
+    mid = len(runs) // 2
+    inner = _run_compares(runs[:mid], pad + '    ')
+    return [f'{pad}if (j <= {runs[mid - 1][0]}) {{', *inner, f'{pad}}}', *_run_compares(runs[mid:], pad)]
 
 
 def _const(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval]) -> str:

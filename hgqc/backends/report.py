@@ -69,7 +69,7 @@ def adder_luts(n: Node) -> int:
     return int(max(0, min(ea, eb, t.width - t.f) - max(sa, sb)))
 
 
-MAX_ROM_BITS = 16  # wider ROMs (or outputs wider than 62 bits) get the plain bound: one LUT6 per bit and 64 entries
+MAX_ROM_BITS = 20  # wider ROMs (or outputs wider than 62 bits) get the plain bound: one LUT6 per bit and 64 entries
 
 
 def rom_luts(n: Node, memo: dict | None = None) -> int:

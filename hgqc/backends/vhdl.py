@@ -24,7 +24,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir.graph import Graph
-from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Rom, Val, build_netlist, clean_comment, port_layout
+from .common import (
+    CLOCK,
+    Assign,
+    Decl,
+    Netlist,
+    RegUpdate,
+    Rom,
+    RomTree,
+    Val,
+    build_netlist,
+    clean_comment,
+    port_layout,
+    rom_tree,
+)
 
 __all__ = ['VhdlSyntax', 'emit_vhdl']
 
@@ -194,10 +207,23 @@ class VhdlSyntax:
         assert s.sel.src is not None
         name, lsb = s.sel.src
         sel = f'{name}({lsb + s.sel_width - 1} downto {lsb})'
+        tree = rom_tree(s)
+        if tree is not None:  # long runs: selects on the key bits
+            return ['process (all)', 'begin', *VhdlSyntax._select_tree(s, tree, '    '), 'end process;']
         lines = [f'with {sel} select {s.name} <=']
         lines += [f'    "{v:0{s.width}b}" when "{k:0{s.sel_width}b}",' for k, v in s.entries]
         lines.append("    (others => '0') when others;")
         return lines
+
+    @staticmethod
+    def _select_tree(s: Rom, tree: RomTree, pad: str) -> list[str]:
+        if isinstance(tree, int):
+            return [f'{pad}{s.name} <= "{tree:0{s.width}b}";']
+        bit, low, high = tree
+        assert s.sel.src is not None
+        name, lsb = s.sel.src
+        lines = [f"{pad}if {name}({lsb + bit}) = '1' then", *VhdlSyntax._select_tree(s, high, pad + '    ')]
+        return [*lines, f'{pad}else', *VhdlSyntax._select_tree(s, low, pad + '    '), f'{pad}end if;']
 
 
 def emit_vhdl(graph: Graph, top: str = 'model') -> dict[str, str]:

@@ -21,7 +21,7 @@ from ..ir.fixed import Round, divide_round, float32_average_round
 
 CHECK_LIMIT = 1 << 23  # sum values enumerated to compare Keras' average with the exact one
 CHUNK = 1 << 20
-TABLE_LIMIT = 1 << 13  # keys of a correction table (1-bit runs: yosys makes few LUTs of them)
+TABLE_LIMIT = 1 << 17  # keys of a correction table (few runs: the HDL is a small select tree, see backends.common.rom_tree)
 
 
 @dataclass(frozen=True)

@@ -96,14 +96,15 @@ def test_float32_averages_match_keras(cfg):
         assert np.array_equal(y, w), f'{name}: {np.count_nonzero(y != w)} mismatches'
 
 
-def _tie_model(round_mode: str) -> keras.Model:
+def _tie_model(round_mode: str, n: int = 7, i: int = 6, f_in: int = 4, f_out: int = 3) -> keras.Model:
+    """The average of ``n`` signed inputs with ``i`` integer and ``f_in`` fractional bits, rounded to ``f_out``."""
     conf = QuantizerConfig('kif', 'datalane', overflow_mode='SAT', round_mode=round_mode, heterogeneous_axis=())
-    inp = keras.Input((7, 1))
-    pool = QGlobalAveragePooling1D(iq_conf=conf, enable_oq=True, oq_conf=conf, name='gavg7')
+    inp = keras.Input((n, 1))
+    pool = QGlobalAveragePooling1D(iq_conf=conf, enable_oq=True, oq_conf=conf, name=f'gavg{n}')
     model = keras.Model(inp, pool(inp))
-    for q, f in ((pool.iq, 4), (pool.oq, 3)):
+    for q, f in ((pool.iq, f_in), (pool.oq, f_out)):
         q.quantizer._k.assign(np.ones(q.quantizer._k.shape, q.quantizer._k.dtype))
-        q.quantizer._i.assign(np.full(q.quantizer._i.shape, 6, np.float32))
+        q.quantizer._i.assign(np.full(q.quantizer._i.shape, i, np.float32))
         q.quantizer._f.assign(np.full(q.quantizer._f.shape, f, np.float32))
     return model
 
@@ -123,6 +124,25 @@ def test_corrected_average_in_rtl(round_mode, simulator, tmp_path):
     assert np.array_equal(got, want)
     exact = np.floor(v * 8 + (0.5 if round_mode == 'RND' else 0.0)) / 8  # the exactly rounded mean of the ties
     assert np.count_nonzero(want[: len(v), 0] != np.clip(exact, -64, 64 - 1 / 8)) > 100  # Keras really differs there
+    result = project.verify(x, simulator=simulator, workdir=tmp_path)
+    assert result.total == len(x) and result.mismatches == 0, result.first_mismatch_detail
+
+
+@pytest.mark.parametrize('simulator', ['verilator', 'ghdl', 'gxx'])
+def test_wide_average_with_a_long_correction_table_in_rtl(simulator, tmp_path):
+    """14 sums of 16-bit inputs: a correction table of 28k keys (refused up to stop 15), written as
+    a select tree (Verilog/VHDL) or compares (HLS C++); boundary sums follow Keras."""
+    model = _tie_model('RND', n=14, i=7, f_in=8, f_out=6)
+    fix = average_correction(-(2**15) * 14, (2**15 - 1) * 14, 8, 14, 6, Round.RND)
+    assert len(fix.values) > 8192 and fix.needed
+    rng = np.random.default_rng(5)
+    v = (2 * rng.integers(-(2**13), 2**13, 2000) + 1) / 128  # ties at 2^-7: the mean sits on a boundary
+    x = np.concatenate([np.repeat(v[:, None, None], 14, axis=1), rng.uniform(-130, 130, (1000, 14, 1))]).astype(np.float32)
+    want = np.asarray(model.predict(x, verbose=0), dtype=np.float64)
+    assert np.count_nonzero(want[: len(v), 0] != np.clip(np.floor(v * 64 + 0.5) / 64, -128, 128 - 1 / 64)) > 100
+    target = {'verilator': 'verilog', 'ghdl': 'vhdl', 'gxx': 'hls4ml'}[simulator]
+    project = hgqc.compile(model, target=target)
+    assert np.array_equal(project.predict(x), want)
     result = project.verify(x, simulator=simulator, workdir=tmp_path)
     assert result.total == len(x) and result.mismatches == 0, result.first_mismatch_detail
 
