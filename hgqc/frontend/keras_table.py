@@ -24,11 +24,12 @@ MAX_TABLE_ENTRIES = 1 << 16  # per element: a table addressed by more than 16 bi
 MAX_EVALUATIONS = 1 << 23  # points evaluated at once (elements x entries)
 
 
-def tabulate(ctx: LoweringContext, layer: Any, x: Node, fn: Any, oq: Any) -> Node:
+def tabulate(ctx: LoweringContext, layer: Any, x: Node, fn: Any, oq: Any, narrow: str = 'the input quantizer') -> Node:
     """A ``table`` node computing ``fn`` (a Keras callable ending in quantizer ``oq``) on every value of ``x``.
 
     ``fn`` receives float32 values shaped like ``x`` with a leading batch axis and must return
-    ``oq``'s output; the table output frac is ``oq``'s per-element ``f``.
+    ``oq``'s output; the table output frac is ``oq``'s per-element ``f``. ``narrow`` names the
+    quantizer a too-wide input asks the user to narrow.
     """
     t = x.type
     shape = t.shape
@@ -39,7 +40,7 @@ def tabulate(ctx: LoweringContext, layer: Any, x: Node, fn: Any, oq: Any) -> Nod
             ctx,
             layer,
             f'an input element takes {n} values (max {t.max_width} bits): too many for a lookup table '
-            f'(limit {MAX_TABLE_ENTRIES} entries); narrow the input quantizer',
+            f'(limit {MAX_TABLE_ENTRIES} entries); narrow {narrow}',
         )
     if t.max_width > 24:
         raise refuse(ctx, layer, f'input values of {t.max_width} bits are not exact in float32')
@@ -58,7 +59,7 @@ def tabulate(ctx: LoweringContext, layer: Any, x: Node, fn: Any, oq: Any) -> Nod
     return ctx.emit(Op.TABLE, [x], table_attrs(shape, tables))
 
 
-def _unary_lut(ctx: LoweringContext, layer: Any, x: Tensor) -> Node:
+def _unary_lut(ctx: LoweringContext, layer: Any, x: Tensor, narrow: str = 'the input quantizer') -> Node:
     """iq (if enabled) then the table of activation + oq."""
     if layer.enable_iq:
         x = ctx.quantize(x, layer.iq)
@@ -66,7 +67,7 @@ def _unary_lut(ctx: LoweringContext, layer: Any, x: Tensor) -> Node:
         raise refuse(ctx, layer, 'enable_oq=False leaves the table output unquantized (float); enable the output quantizer')
     x = ctx.require(x)
     # the layer applied to values its iq already produced: iq is the identity there, so this is oq(f(x))
-    return tabulate(ctx, layer, x, lambda v: layer(v, training=False), layer.oq)
+    return tabulate(ctx, layer, x, lambda v: layer(v, training=False), layer.oq, narrow)
 
 
 @register_layer(QUnaryFunctionLUT, QAffinedUnaryFunctionLUT)
@@ -89,9 +90,9 @@ def _qsoftmax(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Te
     if layer.stable:  # max over the axes minus x, then the exp table's own iq
         m = reduce_axes(ctx, x, axes, Op.MAX, keepdims=True)
         x = ctx.emit(Op.SUB, [broadcast(ctx, m, shape), x])
-    e = _unary_lut(ctx, layer.exp_table, x)
+    e = _unary_lut(ctx, layer.exp_table, x, "the softmax's exp_iq_conf")
     s = reduce_axes(ctx, e, axes, Op.ADD, keepdims=True)
-    inv = _unary_lut(ctx, layer.inv_table, ctx.reshape(s, keep_dims(shape, axes)))
+    inv = _unary_lut(ctx, layer.inv_table, ctx.reshape(s, keep_dims(shape, axes)), "the softmax's inv_iq_conf")
     y: Tensor = ctx.emit(Op.MUL, [e, broadcast(ctx, inv, shape)])
     if layer.enable_oq:
         y = ctx.quantize(y, layer.oq)
