@@ -152,5 +152,5 @@ def test_refusal_in_a_softmax_table_names_the_softmax():
     q = model.get_layer('post').exp_table.iq.quantizer
     q._i.assign(np.full(q._i.shape, 12, np.float32))  # a 2^20-value exp table input: refused
     q._f.assign(np.full(q._f.shape, 14, np.float32))
-    with pytest.raises(FrontendError, match=r"layer 'post' \(QSoftmax, its post_exp_table\): an input element takes.*exp_iq_conf"):
+    with pytest.raises(FrontendError, match=r"layer 'post' \(QSoftmax, its post_exp_table\): an input element .*exp_iq_conf"):
         from_keras(model)
