@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -73,6 +74,7 @@ from ..ir.ops import Op
 from ..ir.types import TensorType
 from .claims import InputClaims
 from .errors import FrontendError
+from .float32_check import F32_EXACT_BITS, Float32ExactnessWarning, caller_stacklevel, float32_risks
 from .keras_unsupported import OUT_OF_SCOPE, SUGGESTIONS, alternative
 
 __all__ = [
@@ -687,7 +689,26 @@ def from_keras(model_or_path: keras.Model | str | os.PathLike) -> Graph:
     views: list[Tensor] = [ctx.new_input(n, _batchless_shape(x, f"input '{n}'")) for n, x in zip(in_names, fn.inputs)]
     outs = _lower_graph(ctx, fn, views, '')
     out_names = _unique([_tensor_name(x) for x in fn.outputs])
-    return ctx.finalize(in_names, list(zip(out_names, outs)))
+    graph = ctx.finalize(in_names, list(zip(out_names, outs)))
+    _check_float32(graph)
+    return graph
+
+
+class KerasExactnessWarning(Float32ExactnessWarning):
+    """Keras' float32 arithmetic may round where the compiled (exact) model does not."""
+
+
+def _check_float32(g: Graph) -> None:
+    """Warn where hgq2's float32 layers may round a sum or product the IR keeps exact (the
+    exactness caveat above): there ``model.predict`` may differ from the hardware."""
+    for n in float32_risks(g):
+        warnings.warn(
+            f"layer '{n.name}': values need more than {F32_EXACT_BITS} significant bits, so Keras' float32 "
+            'arithmetic may round here while hgqc computes exactly (model.predict can differ from the hardware); '
+            'narrow the quantizers feeding it to stay exact in both',
+            KerasExactnessWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
 
 # =========================================================================== handlers

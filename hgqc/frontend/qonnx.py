@@ -46,6 +46,7 @@ from ..ir.ops import Op
 from ..ir.types import TensorType
 from .claims import InputClaims
 from .errors import FrontendError
+from .float32_check import caller_stacklevel, float32_risks
 from .qonnx_exact import (
     F32_EXACT_BITS,
     QonnxCostWarning,
@@ -592,38 +593,13 @@ def _int_range_quantize(
 
 def _check_float32(g: Graph, skip: set[Node]) -> None:
     """Warn where qonnx's float32 reference may round a sum or product that the IR keeps exact."""
-    seen: set[str] = set()
-    for n in g.nodes.values():
-        if n.op not in (Op.CMVM, Op.ADD, Op.SUB, Op.MUL) or n.name in seen or n in skip:
-            continue
-        wide = n.type.max_width > F32_EXACT_BITS
-        if n.op is Op.CMVM and not wide:
-            wide = _cmvm_partial_bits(n) > F32_EXACT_BITS
-        if wide:
-            seen.add(n.name)
-            warnings.warn(
-                f"node '{n.name}': values need more than {F32_EXACT_BITS} significant bits, so the float32 reference "
-                'may round here; hgqc computes exactly (outputs can differ from qonnx execution)',
-                QonnxExactnessWarning,
-                stacklevel=3,
-            )
-
-
-def _cmvm_partial_bits(n: Node) -> int:
-    """Bits of the largest sum of |x_i w_ij| in units of the finest term (bounds every partial sum, any order)."""
-    from ..ir.ops import weight_digits
-
-    t = n.inputs[0].type
-    W = np.asarray(n.attrs['weights'], dtype=np.float64)
-    if not W.size:
-        return 0
-    m, fw = weight_digits(W)
-    n_in = W.shape[0]
-    fx = t.f.reshape(-1, n_in)
-    mag = np.ldexp(np.maximum(np.abs(t.lo), np.abs(t.hi)).astype(np.float64).reshape(-1, n_in), -fx)
-    F = int(fx.max()) + int(fw[m != 0].max()) if (m != 0).any() else 0
-    worst = float((mag @ np.abs(W)).max()) if mag.size else 0.0
-    return int(math.ceil(math.log2(worst))) + F + 1 if worst > 0 else 0
+    for n in float32_risks(g, skip):
+        warnings.warn(
+            f"node '{n.name}': values need more than {F32_EXACT_BITS} significant bits, so the float32 reference "
+            'may round here; hgqc computes exactly (outputs can differ from qonnx execution)',
+            QonnxExactnessWarning,
+            stacklevel=caller_stacklevel(),
+        )
 
 
 from . import qonnx_ops  # noqa: E402, F401 - registers the op handlers (they import this module's types)

@@ -18,16 +18,16 @@ from ..ir.fixed import Round
 from ..ir.graph import Node
 from ..ir.ops import Op, make_table, table_attrs
 from ..ir.types import dyadic
+from .float32_check import F32_EXACT_BITS, Float32ExactnessWarning
 
 if TYPE_CHECKING:
     from .qonnx import _Ctx
 
 TABLE_LIMIT = 1 << 12  # largest exact lookup table (entries) the frontend builds for one element
 STAIRCASE_LIMIT = 1 << 10  # most comparators per element for a monotone function of a wider input
-F32_EXACT_BITS = 24  # float32 significand
 
 
-class QonnxExactnessWarning(UserWarning):
+class QonnxExactnessWarning(Float32ExactnessWarning):
     """The float32 reference may round where the compiled (exact) model does not."""
 
 

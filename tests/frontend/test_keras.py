@@ -440,3 +440,31 @@ def test_quantizer_to_quantize_matches_hgq_elementwise(q_type):
     got = np.ldexp(float_to_fixed(xs, p.k, p.i, p.f, p.round, p.overflow).astype(np.float64), -p.f)
     assert np.array_equal(want, got)
     assert math.prod(p.k.shape) == 12 and p.k.dtype == np.int64
+
+
+def _wide_dense(f_in: int, f_w: int) -> keras.Model:
+    """16 inputs with 8 integer and ``f_in`` fractional bits times weights with ``f_w`` fractional bits."""
+    conf = QuantizerConfig('kif', 'datalane', overflow_mode='SAT', round_mode='RND', i0=8, f0=f_in)
+    kq = QuantizerConfig('kif', 'weight', overflow_mode='WRAP', round_mode='RND', i0=2, f0=f_w)
+    inp = keras.Input((16,))
+    model = keras.Model(inp, QDense(8, iq_conf=conf, kq_conf=kq, name='d1')(inp))
+    rng = np.random.default_rng(0)
+    model.get_layer('d1').kernel.assign(rng.uniform(-2, 2, (16, 8)).astype(np.float32))
+    return model
+
+
+def test_keras_float32_rounding_is_warned_where_it_can_happen():
+    import warnings
+
+    from hgqc.frontend.keras import KerasExactnessWarning
+
+    model = _wide_dense(12, 12)  # 21-bit inputs times 15-bit weights, sums of 16: over 24 bits
+    with pytest.warns(KerasExactnessWarning, match=r"layer 'd1': values need more than 24 significant bits") as rec:
+        g = from_keras(model)
+    assert rec[0].filename == __file__  # points at the caller, not into hgqc
+    x = np.random.default_rng(1).uniform(-200, 200, (4000, 16)).astype(np.float32)
+    got = Interpreter(g).predict(x)
+    assert np.count_nonzero(got != model.predict(x, verbose=0, batch_size=4096)) > 0  # Keras really rounds there
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', KerasExactnessWarning)
+        from_keras(_wide_dense(0, 4))  # 9-bit inputs times 7-bit weights: 20-bit sums, exact
