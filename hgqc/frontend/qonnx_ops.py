@@ -536,6 +536,12 @@ def _pool_windows(ctx: _Ctx, node: onnx.NodeProto, x: Node) -> tuple[np.ndarray,
     """(C, out_sp..., K) flat input indices (-1 = padding) and validity of every pooling window element."""
     k = tuple(_attr(node, 'kernel_shape'))
     in_sp, out_sp, s, d, pb = _spatial(ctx, node, x.shape, k)
+    if int(_attr(node, 'ceil_mode', 0)) and any((o - 1) * ss >= n + b for o, ss, n, b in zip(out_sp, s, in_sp, pb)):
+        raise ctx.error(
+            'ceil_mode=1 adds a last window that starts in the right padding; onnxruntime drops it while ONNX '
+            'shape inference keeps it, so the output shape is ambiguous: export with ceil_mode=0, or pad the input '
+            'explicitly'
+        )
     win, valid = _windows(in_sp, out_sp, k, s, d, pb)
     K = math.prod(k)
     n_sp = math.prod(in_sp)
@@ -593,12 +599,24 @@ def _mean(ctx: _Ctx, x: Node, idx: np.ndarray, divisor: np.ndarray) -> Node | De
 def _avgpool(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Value]:
     x = ctx.require(_data(ctx, ins[0]))
     idx, valid = _pool_windows(ctx, node, x)
-    K = idx.shape[-1]
     if int(_attr(node, 'count_include_pad', 0)):
-        div = np.full(idx.shape[:-1], float(K))
+        div = np.broadcast_to(_padded_counts(ctx, node, x), idx.shape[:-1]).astype(np.float64)
     else:
         div = valid.sum(axis=-1).astype(np.float64)
     return [_mean(ctx, x, idx, div)]
+
+
+def _padded_counts(ctx: _Ctx, node: onnx.NodeProto, x: Node) -> np.ndarray:
+    """(out_sp...) window elements inside the padded input: onnxruntime's divisor with
+    count_include_pad (a ceil_mode window hanging past the end padding counts only its part inside)."""
+    k = tuple(_attr(node, 'kernel_shape'))
+    in_sp, out_sp, s, d, pb = _spatial(ctx, node, x.shape, k)
+    _, pe = _pads(ctx, node, in_sp, k, s, d)
+    counts = np.ones((), dtype=np.int64)
+    for a in range(len(in_sp)):
+        start = np.arange(out_sp[a])[:, None] * s[a] - pb[a] + np.arange(k[a])[None, :] * d[a]
+        counts = np.multiply.outer(counts, (start < in_sp[a] + pe[a]).sum(axis=1))
+    return counts
 
 
 @register_onnx_op('GlobalAveragePool', 'GlobalMaxPool')

@@ -187,6 +187,29 @@ def test_average_pool_over_nine_fuses_with_the_quant():
     check(m, grid_inputs((2, 4, 5), 0.25, 5, N, seed=16))
 
 
+def test_ceil_mode_pools_whose_last_window_hangs_past_the_padding():
+    """onnxruntime divides such a window by its positions inside input + pads (count_include_pad),
+    or by its positions inside the input; a max ignores the overhang."""
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 6)
+    outs = [
+        b.node('AveragePool', [x], kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 0, 0], ceil_mode=1, count_include_pad=c)
+        for c in (0, 1)
+    ]
+    outs.append(b.node('MaxPool', [x], kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 0, 0], ceil_mode=1))
+    m = b.model([('x', (2, 5, 6))], [b.quant(o, 0.125, 8) for o in outs])
+    check(m, grid_inputs((2, 5, 6), 0.25, 6, N, seed=17))
+
+
+@pytest.mark.parametrize('op', ['AveragePool', 'MaxPool'])
+def test_ceil_mode_window_starting_in_the_padding_is_refused(op):
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 6)
+    y = b.node(op, [x], kernel_shape=[2], strides=[2], pads=[1, 1], ceil_mode=1)  # shape inference: 4; onnxruntime: 3
+    with pytest.raises(FrontendError, match=rf'node .{op}_\d+. \({op}\): ceil_mode=1 adds a last window that starts in the'):
+        from_qonnx(b.model([('x', (1, 5))], [y]))
+
+
 def test_wiring_ops():
     b = GraphBuilder()
     x = b.quant('x', 0.5, 5)  # (2, 3, 4)
