@@ -461,6 +461,7 @@ class LoweringContext:
             p = QuantParams(c.param('k'), c.param('i'), c.param('f'), rnd, ovf)
             ports[name] = g.add_input(name, p.type())
             g.input_quant[name] = {'k': p.k, 'i': p.i, 'f': p.f, 'round': p.round.value, 'overflow': p.overflow.value}
+            g.input_quant[name]['subnormals'] = 'zero'  # XLA CPU flushes float32 subnormals to zero
         remap: dict[Node, Node] = {}
         for n in old.nodes.values():
             if n in self._views:

@@ -24,12 +24,17 @@ class InterpreterError(ValueError):
     pass
 
 
-def float_to_fixed(x: np.ndarray, k, i, f, rnd: Round, ovf: Overflow) -> np.ndarray:
-    """Exactly quantize float64 values (broadcast over a leading batch axis) to integers at 2^-f."""
+def float_to_fixed(x: np.ndarray, k, i, f, rnd: Round, ovf: Overflow, subnormals: str = 'ieee') -> np.ndarray:
+    """Exactly quantize float64 values (broadcast over a leading batch axis) to integers at 2^-f.
+
+    Where the reference scales by ``2^f`` in float32 below its normal range, ``subnormals`` says
+    what it computes: ``'ieee'`` gradual underflow (qonnx), ``'zero'`` flush to zero (Keras on
+    XLA CPU, which also reads subnormal inputs as zero)."""
     x = np.asarray(x, dtype=np.float64)
     if not np.all(np.isfinite(x)):
         raise InterpreterError('inputs contain NaN or infinity')
     f = np.broadcast_to(np.asarray(f, dtype=np.int64), x.shape)
+    x = _flush_to_zero(x, f) if subnormals == 'zero' else _float32_underflow(x, f)
     mant, exp = np.frexp(x)  # x = mant * 2^exp, |mant| in [0.5, 1)
     m = np.ldexp(mant, 53).astype(np.int64)  # exact
     shift = exp.astype(np.int64) - 53 + f  # x * 2^f == m * 2^shift
@@ -44,6 +49,26 @@ def float_to_fixed(x: np.ndarray, k, i, f, rnd: Round, ovf: Overflow) -> np.ndar
     y = shift_round(m << up, down, rnd)
     y = overflow(y, np.broadcast_to(k, x.shape), np.broadcast_to(i, x.shape), f, ovf)
     return np.asarray(y).astype(np.int64)
+
+
+def _float32_underflow(x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x`` as the references see it where a coarse step (f < 0) scales it into float32's
+    subnormal range: Keras (``x * 2^f``) and qonnx (``x / scale``) scale in float32, which is
+    exact except there, where it rounds to the subnormal grid (or to 0) before quantizing."""
+    tiny = (f < 0) & (np.abs(x) < np.ldexp(1.0, -126 - np.minimum(f, 0)))
+    if not tiny.any():
+        return x
+    scaled = (x[tiny].astype(np.float32) * np.ldexp(np.float32(1), f[tiny]).astype(np.float32)).astype(np.float64)
+    out = x.copy()
+    out[tiny] = np.ldexp(scaled, -f[tiny])
+    return out
+
+
+def _flush_to_zero(x: np.ndarray, f: np.ndarray) -> np.ndarray:
+    """``x``, or 0 where it or ``x * 2^f`` is below float32's normal range (denormals-are-zero
+    and flush-to-zero)."""
+    normal = np.ldexp(1.0, -126)
+    return np.where((np.abs(x) < normal) | (np.abs(np.ldexp(x, f)) < normal), 0.0, x)
 
 
 def fixed_to_float(v: np.ndarray, t: TensorType) -> np.ndarray:
@@ -118,7 +143,9 @@ class Interpreter:
         if q is not None:
             if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32, as qonnx
                 x = ((x.astype(np.float32) / np.float32(q['scale'])) + np.float32(q['zeropt'])).astype(np.float64)
-            return float_to_fixed(x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']))
+            return float_to_fixed(
+                x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']), q.get('subnormals', 'ieee')
+            )
         # no declared conversion: values must already be on the input's grid and in range
         t = node.type
         y = np.ldexp(x, t.f)

@@ -468,3 +468,18 @@ def test_keras_float32_rounding_is_warned_where_it_can_happen():
     with warnings.catch_warnings():
         warnings.simplefilter('error', KerasExactnessWarning)
         from_keras(_wide_dense(0, 4))  # 9-bit inputs times 7-bit weights: 20-bit sums, exact
+
+
+@pytest.mark.parametrize('round_mode', ['TRN', 'RND', 'RND_CONV'])
+def test_float32_subnormal_inputs_read_as_zero_like_keras(round_mode):
+    """XLA CPU flushes float32 subnormals to zero (inputs, and x * 2^f below the normal range)."""
+    rng = np.random.default_rng(3)
+    x = rng.choice([-1, 1], 3000) * np.ldexp(rng.uniform(1, 2, 3000), rng.integers(-150, -110, 3000))
+    x = np.r_[x, 1e-45, -1e-45, -(2.0**-125), -(2.0**-127)].astype(np.float32)[:, None]
+    for f in (-2, 0, 3):
+        conf = QuantizerConfig('kif', 'datalane', overflow_mode='SAT', round_mode=round_mode, i0=8, f0=f, heterogeneous_axis=())
+        inp = keras.Input((1,))
+        model = keras.Model(inp, Quantizer(conf)(inp))
+        want = np.asarray(model.predict(x, verbose=0, batch_size=4096), dtype=np.float64)
+        assert np.array_equal(Interpreter(from_keras(model)).predict(x), want)
+        assert want[-3, 0] == 0  # -1e-45 read as 0 (TRN of the exact value would give -2^-f)

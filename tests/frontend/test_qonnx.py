@@ -74,6 +74,17 @@ def test_quant_on_weights_is_folded_and_non_pow2_activation_scale():
     assert g.count(Op.TABLE) == 1
 
 
+@pytest.mark.parametrize('mode', ['FLOOR', 'CEIL', 'UP'])
+def test_input_quant_of_subnormals_underflows_like_qonnx(mode):
+    """qonnx scales in float32 with gradual underflow: x / 4 of a subnormal rounds to the subnormal grid."""
+    b = GraphBuilder()
+    m = b.model([('x', (4,))], [b.quant('x', 4.0, 8, mode=mode)])
+    rng = np.random.default_rng(4)
+    x = (rng.choice([-1, 1], (N, 4)) * np.ldexp(rng.uniform(1, 2, (N, 4)), rng.integers(-150, -120, (N, 4)))).astype(np.float32)
+    x[0] = [1e-45, -1e-45, 1e-40, -1e-40]
+    check(m, x)
+
+
 @pytest.mark.parametrize('mode', ['ROUND', 'HALF_UP', 'FLOOR'])
 def test_input_quant_with_float_scale_and_zero_point(mode):
     """Brevitas' default quantizers: float scales. The port takes the integer code; qonnx's float32
