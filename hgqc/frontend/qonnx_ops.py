@@ -6,6 +6,7 @@ Imported by ``hgqc.frontend.qonnx`` once its context and value types exist.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,8 @@ from .qonnx import (
 )
 from .qonnx_exact import F32_EXACT_BITS, RefFn, _channel_cmvm
 
+MAX_BITS = 60  # widest Quant / Trunc output (the interpreter is int64)
+
 # =========================================================================== QONNX ops
 
 
@@ -56,6 +59,8 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     if bw.size != 1 or float(bw.ravel()[0]) != int(bw.ravel()[0]) or int(bw.ravel()[0]) < 1:
         raise ctx.error(f'bit width must be one integer >= 1, got {bw.ravel().tolist()}')
     bits = int(bw.ravel()[0])
+    if bits > MAX_BITS:
+        raise ctx.error(f'bit width {bits} is over the {MAX_BITS} bits hgqc supports')
     shape = x.shape
     s = data_const(scale, shape, ctx)
     z = data_const(zeropt, shape, ctx)
@@ -68,8 +73,7 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
         and not isinstance(x, Deferred)
         and not (isinstance(x, InputView) and np.any(z))
     ):
-        lo = np.full(shape, min_int(signed, narrow, bits), dtype=object)
-        hi = np.full(shape, max_int(signed, narrow, bits), dtype=object)
+        lo, hi = (np.full(shape, v, dtype=object) for v in _bounds(min_int, max_int, signed, narrow, bits))
         if not np.any(z):
             return [_int_range_quantize(ctx, x, -e, lo, hi, ROUND_MODES[mode])]
         # round(x/s + z) is not round(x/s) + z for half-even or sign-symmetric modes: shift first, exactly
@@ -83,8 +87,7 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
             raise ctx.error('a bipolar (1-bit signed) Quant on a graph input is not supported; quantize the input to >= 2 bits')
         # The port carries the integer code q = round(x/scale + zeropt) (float32 prescale in input_quant);
         # the value (q - zeropt) * scale is the reference's own float32 product, deferred like any function.
-        lo = np.full(shape, min_int(signed, narrow, bits), dtype=object)
-        hi = np.full(shape, max_int(signed, narrow, bits), dtype=object)
+        lo, hi = (np.full(shape, v, dtype=object) for v in _bounds(min_int, max_int, signed, narrow, bits))
         f0 = np.zeros(shape, dtype=np.int64)
         q = _int_range_quantize(ctx, x, f0, lo, hi, ROUND_MODES[mode], prescale=(s, z))
         return [_defer(ctx, q, lambda qs, p: (qs - np.float32(p[1])) * np.float32(p[0]), [s, z])]
@@ -93,6 +96,12 @@ def _quant(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
         return quant(xs, np.float32(p[0]), np.float32(p[1]), np.float32(bits), signed, narrow, mode)
 
     return [_defer(ctx, x, ref, [s, z])]
+
+
+def _bounds(min_int: Callable, max_int: Callable, signed: int, narrow: int, bits: int) -> tuple[int, int]:
+    """qonnx's integer clamp bounds: computed from a float32 bit width, hence rounded to float32
+    (a 26-bit signed Quant clamps at 2^25, not 2^25 - 1)."""
+    return int(min_int(signed, narrow, np.float32(bits))), int(max_int(signed, narrow, np.float32(bits)))
 
 
 @register_onnx_op('BipolarQuant')
@@ -130,6 +139,8 @@ def _trunc(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
     if out_bw.size != 1 or float(out_bw.ravel()[0]) != int(out_bw.ravel()[0]):
         raise ctx.error('output bit width must be one integer')
     ob = int(out_bw.ravel()[0])
+    if not 1 <= ob <= MAX_BITS:
+        raise ctx.error(f'output bit width {ob} is outside 1..{MAX_BITS}')
     s, z, os_ = (data_const(a, shape, ctx) for a in (scale, zeropt, out_scale))
     ts = np.exp2(np.round(np.log2(np.asarray(out_scale, np.float32) / np.asarray(scale, np.float32))))
     ts = data_const(ts, shape, ctx)
@@ -140,8 +151,7 @@ def _trunc(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list[Val
         r = ctx.emit(
             Op.QUANTIZE, [x], {**_covering_kif(x.type, -e_s), 'round': Round.RND_CONV.value, 'overflow': Overflow.WRAP.value}
         )
-        lo = np.full(shape, min_int(signed, narrow, ob), dtype=object)
-        hi = np.full(shape, max_int(signed, narrow, ob), dtype=object)
+        lo, hi = (np.full(shape, v, dtype=object) for v in _bounds(min_int, max_int, signed, narrow, ob))
         return [_int_range_quantize(ctx, r, -e_o, lo, hi, ROUND_MODES[mode])]
     ib = float(in_bw.ravel()[0])
 

@@ -74,6 +74,20 @@ def test_quant_on_weights_is_folded_and_non_pow2_activation_scale():
     assert g.count(Op.TABLE) == 1
 
 
+def test_wide_quants_clamp_at_qonnx_float32_bounds():
+    """qonnx computes its clamp bounds from a float32 bit width: 2^25 - 1 becomes 2^25."""
+    b = GraphBuilder()
+    x = b.quant('x', 1.0, 26)
+    a = b.quant('a', 4.0, 8)  # up to +-512: 2^26 steps of 2^-17, clamped below
+    outs = [b.quant(a, 2.0**-17, bits, signed=sg, narrow=nr) for bits, sg, nr in ((26, 1, 0), (26, 1, 1), (25, 0, 0), (25, 0, 1))]
+    m = b.model([('x', (3,)), ('a', (3,))], [x, *outs])
+    rng = np.random.default_rng(5)
+    xs = np.concatenate([rng.uniform(-1e9, 1e9, (N, 3)), rng.integers(-(2**25), 2**25, (N, 3))]).astype(np.float32)
+    a_s = rng.uniform(-600, 600, (2 * N, 3)).astype(np.float32)
+    check(m, xs, a_s)
+    assert reference(m, xs, a_s)[0].max() == 2**25  # (a 26-bit signed integer stops at 2^25 - 1)
+
+
 @pytest.mark.parametrize('mode', ['FLOOR', 'CEIL', 'UP'])
 def test_input_quant_of_subnormals_underflows_like_qonnx(mode):
     """qonnx scales in float32 with gradual underflow: x / 4 of a subnormal rounds to the subnormal grid."""
