@@ -213,11 +213,16 @@ class _Ctx:
             return self.built[d]
         here, self.node = self.node, d.node
         try:
-            node = _table(self, d.x, d.fn, list(d.params))
+            try:
+                node = _table(self, d.x, d.fn, list(d.params))
+            except FrontendError:
+                if d.fallback is None:
+                    raise
+                node = d.fallback()
         except FrontendError:
-            if d.fallback is None:
-                raise
-            node = d.fallback()
+            raise
+        except Exception as e:  # noqa: BLE001 - name the node whose lowering failed
+            raise self.error(f'lowering failed: {type(e).__name__}: {e}') from e
         finally:
             self.node = here
         self.built[d] = node

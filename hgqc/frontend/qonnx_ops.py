@@ -355,9 +355,9 @@ def _batchnorm(ctx: _Ctx, node: onnx.NodeProto, ins: list[Value | None]) -> list
     def ref(xs: np.ndarray, p: tuple[Any, ...]) -> np.ndarray:  # ONNX Runtime's own float32 arithmetic
         return _ort_batchnorm(xs, [np.float32(q) for q in p], float(eps))
 
-    def affine() -> Node:
-        a = gamma.astype(np.float64) / np.sqrt(var.astype(np.float64) + float(eps))
-        b = beta.astype(np.float64) - mean.astype(np.float64) * a
+    def affine() -> Node:  # float32 coefficients: as precise as the reference, and narrow enough for int64
+        a = (gamma / np.sqrt(var + eps)).astype(np.float64)
+        b = (beta - mean * gamma / np.sqrt(var + eps)).astype(np.float64)
         ctx.warn(
             'too many output levels for an exact table or comparator bank: compiled as a float64 per-channel '
             'multiply-add, which may differ from the float32 reference (follow it by a Quant to make it exact)'

@@ -203,6 +203,21 @@ def test_pooling_and_batchnorm():
     check(m, grid_inputs((2, 4, 4), 0.25, 5, N, seed=9))
 
 
+def test_batchnorm_too_wide_for_a_table_falls_back_within_int64():
+    """14-bit inputs: no exact table, so a warned multiply-add with float32 coefficients (float64
+    ones made a 67-bit cmvm the interpreter refused at predict time); a Quant after it is exact."""
+    b = GraphBuilder()
+    x = b.quant('x', 2.0**-4, 14)
+    bn = b.node('BatchNormalization', [x, *(b.const([v]) for v in (0.7, 0.25, 0.5, 0.3))], epsilon=1e-5)
+    m = b.model([('x', (1,))], [bn, b.quant(bn, 1.0, 1, signed=1), b.quant(bn, 0.25, 6)])
+    xs = (np.arange(-(2**13), 2**13) / 16).astype(np.float32)[:, None]
+    with pytest.warns(QonnxExactnessWarning, match=r"node 'BatchNormalization_\d+'.*float64 per-channel multiply-add"):
+        g = from_qonnx(m)
+    want, got = reference(m, xs), Interpreter(g).predict(xs.astype(np.float64))
+    assert np.max(np.abs(got[0] - want[0])) < 1e-4  # warned: the float32 reference rounds, hgqc does not
+    assert np.array_equal(got[1], want[1]) and np.array_equal(got[2], want[2])
+
+
 def test_average_pool_over_nine_fuses_with_the_quant():
     b = GraphBuilder()
     x = b.quant('x', 0.25, 5)
