@@ -142,7 +142,10 @@ class Interpreter:
         q: dict[str, Any] | None = self.graph.input_quant.get(node.name)
         if q is not None:
             if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32, as qonnx
-                x = ((x.astype(np.float32) / np.float32(q['scale'])) + np.float32(q['zeropt'])).astype(np.float64)
+                with np.errstate(over='ignore'):
+                    y = ((x.astype(np.float32) / np.float32(q['scale'])) + np.float32(q['zeropt'])).astype(np.float64)
+                # a finite input the float32 prescale overflows saturates, as in qonnx (the port clamps)
+                x = np.where(np.isinf(y) & np.isfinite(x), np.copysign(2.0**128, y), y)
             return float_to_fixed(
                 x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']), q.get('subnormals', 'ieee')
             )

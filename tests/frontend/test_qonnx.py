@@ -88,6 +88,14 @@ def test_wide_quants_clamp_at_qonnx_float32_bounds():
     assert reference(m, xs, a_s)[0].max() == 2**25  # (a 26-bit signed integer stops at 2^25 - 1)
 
 
+def test_input_prescale_overflowing_float32_saturates_like_qonnx():
+    """x / 0.1 of a large finite float32 is inf in the reference's prescale, which then clamps."""
+    b = GraphBuilder()
+    m = b.model([('x', (2,))], [b.quant('x', 0.1, 4, mode='ROUND')])
+    xs = np.r_[[[3e38, -3e38], [1e37, -3.3e38]], np.random.default_rng(6).uniform(-2, 2, (N, 2))].astype(np.float32)
+    check(m, xs)
+
+
 @pytest.mark.parametrize('mode', ['FLOOR', 'CEIL', 'UP'])
 def test_input_quant_of_subnormals_underflows_like_qonnx(mode):
     """qonnx scales in float32 with gradual underflow: x / 4 of a subnormal rounds to the subnormal grid."""
