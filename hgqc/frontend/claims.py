@@ -10,6 +10,7 @@ claim per element and names both claimants when a later one differs.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,8 +25,17 @@ class InputClaims:
     ``noun`` ('layer' / 'node') and ``fix`` (what the user should do) word the errors.
     """
 
-    def __init__(self, name: str, shape: tuple[int, ...], fields: tuple[str, ...], noun: str, fix: str):
+    def __init__(
+        self,
+        name: str,
+        shape: tuple[int, ...],
+        fields: tuple[str, ...],
+        noun: str,
+        fix: str,
+        show_modes: Callable[[tuple[Round, Overflow]], str] | None = None,
+    ):
         self.name, self.shape, self.fields, self.noun, self.fix = name, shape, fields, noun, fix
+        self.show_modes = show_modes or (lambda m: f'{m[0].value}/{m[1].value}')  # in the frontend's own terms
         size = math.prod(shape)
         self.values = np.zeros((size, len(fields)), dtype=np.float64)  # ints and float32s are exact in float64
         self.owner: list[str | None] = [None] * size
@@ -40,8 +50,8 @@ class InputClaims:
             self.modes, self.modes_owner = modes, who
         elif self.modes != modes:
             raise FrontendError(
-                f"input '{self.name}' is quantized with {self.modes[0].value}/{self.modes[1].value} by {self.noun} "
-                f"'{self.modes_owner}' and with {modes[0].value}/{modes[1].value} by {self.noun} '{who}'; one input "
+                f"input '{self.name}' is quantized with {self.show_modes(self.modes)} by {self.noun} "
+                f"'{self.modes_owner}' and with {self.show_modes(modes)} by {self.noun} '{who}'; one input "
                 f'port takes one rounding/overflow mode: {self.fix}'
             )
         for e, row in zip(np.asarray(elements).tolist(), np.asarray(values, dtype=np.float64)):

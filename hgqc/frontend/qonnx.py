@@ -77,6 +77,13 @@ ROUND_MODES: dict[str, Round] = {
     'HALF_DOWN': Round.RND_ZERO,  # ties toward zero
 }
 
+
+def _show_modes(modes: tuple[Round, Overflow]) -> str:
+    """A Quant's rounding and clamping in QONNX terms (``narrow`` makes a signed clamp symmetric)."""
+    names = '/'.join(n for n, r in ROUND_MODES.items() if r is modes[0])
+    return f'rounding_mode {names}, narrow={int(modes[1] is Overflow.SAT_SYM)}'
+
+
 # =========================================================================== values
 
 
@@ -420,7 +427,8 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
         shape = ctx.shapes.get(tensor)
         if shape is None or not shape or shape[0] != 1:
             raise FrontendError(f"graph input '{port}' has shape {shape}; expected (batch, ...) with static dims")
-        ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', 'quantize the input once with a single Quant node')
+        fix = 'quantize the input once with a single Quant node'
+        ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', fix, _show_modes)
         values[tensor] = InputView(port, np.arange(math.prod(shape[1:]), dtype=np.int64).reshape(shape[1:]))
     opset = _opset(wrapped)
     ctx.opsets = {imp.domain: int(imp.version) for imp in wrapped.model.opset_import}

@@ -306,6 +306,15 @@ def test_errors_name_the_node():
         from_qonnx(b.model([('x', (2, 18))], [y]))
 
 
+def test_input_read_by_two_quants_of_different_modes_is_refused_in_qonnx_terms():
+    b = GraphBuilder()
+    y1, y2 = b.quant('x', 0.25, 4, mode='HALF_UP', narrow=1), b.quant('x', 0.25, 4, mode='HALF_UP')
+    with pytest.raises(
+        FrontendError, match=r"rounding_mode HALF_UP, narrow=1 by node 'Quant_\d+' and with rounding_mode HALF_UP, narrow=0"
+    ):
+        from_qonnx(b.model([('x', (2,))], [y1, y2]))
+
+
 def test_wide_sums_warn_about_float32():
     b = GraphBuilder()
     x = b.quant('x', 2.0**-12, 16)
