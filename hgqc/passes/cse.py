@@ -342,14 +342,14 @@ class _Solver:
             self.v_hi = np.concatenate([self.v_hi, _i64([v[1] for v in new])])
             self.v_f = np.concatenate([self.v_f, _i64([v[2] for v in new])])
             self.n_vals = len(self.vals)
-        got = None
         if self.v_lo.dtype == np.int64 and self.v_hi.dtype == np.int64 and self.v_f.dtype == np.int64:
             got = _costs_arrays(self.v_lo, self.v_hi, self.v_f, keys)
-        if got is None:
+        else:
+            got = np.full(len(keys), -1, dtype=np.int64)
+        slow = np.flatnonzero(got < 0)  # (wide operands, or steps far apart: exact Python ints)
+        if len(slow):
             vals = self.vals
-            got = np.array(
-                [adder_cost(vals[a], vals[b], sh, bool(sub)) for a, b, sh, sub in map(_dec, keys.tolist())], dtype=np.int64
-            )
+            got[slow] = [adder_cost(vals[a], vals[b], sh, bool(sub)) for a, b, sh, sub in map(_dec, keys[slow].tolist())]
         return _jitter(keys, got, self.salt) if self.salt else got
 
     def cost(self, key: int) -> int:
@@ -803,22 +803,16 @@ def _bit_length_np(x: np.ndarray) -> np.ndarray:
     return n + (x > 0)
 
 
-def _costs_np(vals: list[Interval], keys: np.ndarray) -> np.ndarray | None:
-    """``adder_cost`` of many patterns at once, or None when int64 could overflow."""
-    lo, hi = _i64([v[0] for v in vals]), _i64([v[1] for v in vals])
-    if lo.dtype != np.int64 or hi.dtype != np.int64:
-        return None
-    return _costs_arrays(lo, hi, _i64([v[2] for v in vals]), keys)
-
-
-def _costs_arrays(lo: np.ndarray, hi: np.ndarray, fv: np.ndarray, keys: np.ndarray) -> np.ndarray | None:
-    """``_costs_np`` from int64 operand bounds (each below 2^40 in magnitude)."""
+def _costs_arrays(lo: np.ndarray, hi: np.ndarray, fv: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """``adder_cost`` of many patterns from int64 operand bounds (each below 2^40 in magnitude);
+    -1 where the operands' steps are more than 20 bits apart (int64 could overflow: ask Python)."""
     a, b = keys >> 33, (keys >> 13) & 0xFFFFF
     s, sub = ((keys >> 1) & 0xFFF) - _SHIFT_BIAS, (keys & 1).astype(bool)
     fa, fb = fv[a], fv[b] - s
     f = np.maximum(fa, fb)
-    if (f - np.minimum(fa, fb)).max(initial=0) > 20:
-        return None
+    far = f - np.minimum(fa, fb) > 20
+    if far.any():
+        fa, fb, f = np.where(far, 0, fa), np.where(far, 0, fb), np.where(far, 0, f)
     alo, ahi = lo[a] << (f - fa), hi[a] << (f - fa)
     blo, bhi = lo[b] << (f - fb), hi[b] << (f - fb)
     rlo = np.where(sub, alo - bhi, alo + blo)
@@ -826,7 +820,7 @@ def _costs_arrays(lo: np.ndarray, hi: np.ndarray, fv: np.ndarray, keys: np.ndarr
     neg = rlo < 0
     mag = np.maximum(_bit_length_np(np.maximum(rhi, 0)), _bit_length_np(np.where(neg, -rlo - 1, 0)))
     width = np.where((rlo == 0) & (rhi == 0), 0, mag + neg)
-    return np.maximum(1, width - np.abs(fa - fb))
+    return np.where(far, -1, np.maximum(1, width - np.abs(fa - fb)))
 
 
 JITTER = 16  # restarts: costs scaled by JITTER, plus a pseudo-random perturbation (``_jitter``)

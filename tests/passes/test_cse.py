@@ -225,6 +225,31 @@ def test_scalar_jitter_matches_vectorised():
         assert _jitter(keys, costs, salt).tolist() == [_jitter1(int(k), int(c), salt) for k, c in zip(keys, costs)]
 
 
+def test_vectorised_costs_match_adder_cost_also_for_steps_far_apart():
+    """``costs_of`` computes in int64 where it is safe and asks Python for the rest, per pattern."""
+    from hgqc.passes.cse import _dec, _enc, adder_cost
+
+    rng = np.random.default_rng(1)
+    types = [
+        QInterval(int(lo), int(lo + w), int(f))
+        for lo, w, f in zip(rng.integers(-300, 300, 12), rng.integers(0, 900, 12), rng.integers(-4, 30, 12))
+    ]
+    s = _Solver(len(types), csd_matrix(np.eye(len(types))), len(types), None, types)
+    keys = np.array(
+        [
+            _enc(int(a), int(b), int(sh), int(sub))
+            for a, b, sh, sub in zip(*(rng.integers(0, 12, (2, 400))), rng.integers(-30, 30, 400), rng.integers(0, 2, 400))
+            if a < b
+        ],
+        dtype=np.int64,
+    )
+    want = [adder_cost(s.vals[a], s.vals[b], sh, bool(sub)) for a, b, sh, sub in map(_dec, keys.tolist())]
+    assert s.costs_of(keys).tolist() == want
+    fa = np.array([s.vals[a][2] for a, *_ in map(_dec, keys.tolist())])
+    fb = np.array([s.vals[b][2] - sh for _, b, sh, _ in map(_dec, keys.tolist())])
+    assert (np.abs(fa - fb) > 20).any() and (np.abs(fa - fb) <= 20).any()  # both paths taken
+
+
 def test_bits_selection_rescues_a_weak_greedy():
     """Seeded case where the plain bits-greedy is > ADDER_GUARD off in adders: the default picks
     an alternative with fewer adders, no deeper unless DEPTH_PENALTY per level is paid in bits."""
