@@ -235,8 +235,12 @@ def prefetch(model: keras.Model) -> dict[tuple[int, str], Any]:
     return {(id(wanted[int(k)][0]), wanted[int(k)][1]): v for k, v in got.items()}
 
 
+class QuantizerError(FrontendError):
+    """A quantizer hgqc cannot reproduce (the layer using it is named when the error passes through it)."""
+
+
 def _quantizer_error(q: Any, msg: str) -> FrontendError:
-    return FrontendError(f"quantizer '{getattr(q, 'name', q)}': {msg}")
+    return QuantizerError(f"quantizer '{getattr(q, 'name', q)}': {msg}")
 
 
 def _scaler_exponent(q: Any) -> int:
@@ -471,7 +475,10 @@ class LoweringContext:
                 remap[n] = g.add(n.op, [remap[i] for i in n.inputs], n.attrs, n.type, n.name)
         for name, x in outputs:
             if isinstance(x, InputView):
-                raise FrontendError(f"input '{x.input}' reaches model output '{name}' without a quantizer")
+                raise FrontendError(
+                    f"input '{x.input}' reaches model output '{name}' without a quantizer; "
+                    'add an hgq.layers.Quantizer after the input'
+                )
             g.add_output(name, remap[x])
         return g
 
@@ -619,6 +626,10 @@ def _lower_operation(ctx: LoweringContext, op: Any, inputs: list[Tensor], output
     ctx.out_shapes = [_batchless_shape(x, f"output of layer '{name}'") for x in outputs]
     try:
         outs = list(handler(ctx, op, inputs))
+    except QuantizerError as e:  # hgq2 names per-input quantizers generically: say whose it is
+        if str(e).startswith(f"quantizer '{name}'"):
+            raise
+        raise FrontendError(f"layer '{name}' ({_class_path(type(op))}): {e}") from e
     except FrontendError:
         raise
     except Exception as e:  # noqa: BLE001 - name the layer whose lowering failed

@@ -43,7 +43,18 @@ def _qeinsum_dense(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> li
         x = ctx.quantize(x, layer.iq)
     lx, lw, ly = _split_dense_equation(ctx, layer, len(shape_of(x)))
     w = ctx.layer_array(layer, 'qkernel', f'{where}: quantized kernel')
-    out_shape = ctx.out_shapes[0]
+    if len(set(lx)) != len(lx) or len(set(lw)) != len(lw):
+        raise refuse(ctx, layer, f"equation '{layer.equation}' repeats a letter within a term (a diagonal); not supported")
+    dims = dict(zip(lx, shape_of(x))) | dict(zip(lw, np.shape(w)))
+    out_shape = tuple(ctx.out_shapes[0])
+    computed = tuple(dims.get(c, -1) for c in ly)
+    if computed != out_shape:
+        raise refuse(
+            ctx,
+            layer,
+            f"Keras' symbolic output shape {out_shape} differs from what equation '{layer.equation}' computes "
+            f'{computed} (Keras mis-shapes an ellipsis over several axes); spell the axes out in the equation',
+        )
     b = None
     if isinstance(layer, QEinsumDenseBatchnorm) or layer.bias is not None:  # the fused form always has a bias
         b = ctx.layer_array(layer, 'qbias', f'{where}: quantized bias')

@@ -104,6 +104,8 @@ def _patch_index(layer: Any, shape: tuple[int, ...]) -> np.ndarray:
 def _qconv_t(ctx: LoweringContext, layer: Any, inputs: list[Tensor]) -> list[Tensor]:
     x = _single(layer, inputs)
     shape = shape_of(x)
+    if getattr(layer, 'data_format', 'channels_last') != 'channels_last':
+        raise refuse(ctx, layer, f"data_format='{layer.data_format}' is not supported here; use channels_last")
     if math.prod(shape) >= 1 << 24:
         raise refuse(ctx, layer, 'input too large to trace the patch wiring exactly')
     index = _patch_index(layer, shape)

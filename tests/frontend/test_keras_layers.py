@@ -154,3 +154,46 @@ def test_refusal_in_a_softmax_table_names_the_softmax():
     q._f.assign(np.full(q._f.shape, 14, np.float32))
     with pytest.raises(FrontendError, match=r"layer 'post' \(QSoftmax, its post_exp_table\): an input element .*exp_iq_conf"):
         from_keras(model)
+
+
+# ----------------------------------------------------------------------------- refusals found by fuzzing
+
+
+def _refused(model: keras.Model, pattern: str) -> None:
+    with pytest.raises(FrontendError, match=pattern):
+        from_keras(model)
+
+
+def test_einsum_dense_equations_hgqc_cannot_follow_are_refused():
+    from hgq.layers import QEinsumDense
+
+    x = keras.Input((3, 4, 2))  # Keras' symbolic shape of '...' over two axes is (4, 3, 5); predict gives (3, 4, 5)
+    _refused(keras.Model(x, QEinsumDense('...j,jk->...k', (5,), name='ed')(x)), r"layer 'ed'.*symbolic output shape \(4, 3, 5\)")
+    x = keras.Input((3, 3))
+    _refused(keras.Model(x, QEinsumDense('bii,ik->bk', (2,), name='ed')(x)), r"layer 'ed'.*'bii,ik->bk' repeats a letter")
+
+
+def test_channels_first_table_convolution_is_refused():
+    from hgq.layers import QConvT1D
+    from hgq.quantizer import QuantizerConfig
+
+    conf = QuantizerConfig('kif', 'datalane', heterogeneous_axis=())
+    x = keras.Input((3, 2))
+    h = Quantizer(conf)(x)
+    t = QConvT1D(1, 3, strides=2, padding='same', data_format='channels_first', iq_conf=conf, toq_conf=conf, name='t')(h)
+    _refused(keras.Model(x, t), r"layer 't' \(QConvT1D\): data_format='channels_first' is not supported")
+
+
+def test_a_refused_per_input_quantizer_names_its_layer():
+    from hgq.layers import QMultiply
+    from hgq.quantizer import QuantizerConfig
+
+    def conf(**kw):
+        return QuantizerConfig('kif', 'datalane', heterogeneous_axis=(), **kw)
+
+    x = keras.Input((4,))
+    xq = Quantizer(conf())(x)
+    y = QMultiply(iq_confs=[conf(), conf(scaler=3.0)], name='my_mul')([xq, xq])
+    _refused(
+        keras.Model(x, y), r"layer 'my_mul' \(hgq.layers.QMultiply\): quantizer '\w+': scaler=3.0 is not a positive power of two"
+    )
