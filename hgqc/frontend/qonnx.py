@@ -179,7 +179,7 @@ class _Ctx:
         key = f'{self.where}: {msg}'
         if key not in self.warned:
             self.warned.add(key)
-            warnings.warn(key, category, stacklevel=3)
+            warnings.warn(key, category, stacklevel=caller_stacklevel())
 
     def out_shape(self, k: int = 0) -> tuple[int, ...]:
         """Batch-less inferred shape of the current node's output ``k``."""
