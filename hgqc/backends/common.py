@@ -412,6 +412,19 @@ def rom_tree(s: Rom) -> RomTree | None:
     return tree(0, len(keys), 0, s.sel_width - 1)
 
 
+def select_tree_lines(
+    tree: RomTree, pad: str, leaf: Callable[[int], str], test: Callable[[int], str], end: str = ''
+) -> list[str]:
+    """A select tree as nested ``if``/``else`` lines: ``leaf(value)`` is a statement, ``test(bit)``
+    the ``if`` line taking the bit-is-1 branch, ``end`` the line closing an ``if`` (if any)."""
+    if isinstance(tree, int):
+        return [pad + leaf(tree)]
+    bit, low, high = tree
+    inner = pad + '    '
+    lines = [pad + test(bit), *select_tree_lines(high, inner, leaf, test, end), pad + 'else']
+    return lines + select_tree_lines(low, inner, leaf, test, end) + ([pad + end] if end else [])
+
+
 @dataclass
 class Netlist:
     graph_name: str

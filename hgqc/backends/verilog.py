@@ -17,7 +17,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..ir.graph import Graph
-from .common import CLOCK, Assign, Decl, Netlist, RegUpdate, Rom, RomTree, Val, build_netlist, clean_comment, rom_tree
+from .common import (
+    CLOCK,
+    Assign,
+    Decl,
+    Netlist,
+    RegUpdate,
+    Rom,
+    RomTree,
+    Val,
+    build_netlist,
+    clean_comment,
+    rom_tree,
+    select_tree_lines,
+)
 
 __all__ = ['VerilogSyntax', 'emit_verilog']
 
@@ -112,7 +125,7 @@ class VerilogSyntax:
         lines = [f'reg{sign} {_range(s.width)} {s.name};{comment}', 'always @(*) begin']
         tree = rom_tree(s)
         if tree is not None:  # long runs: selects on the key bits
-            return lines + VerilogSyntax._select_tree(s, tree, '    ') + ['end']
+            return lines + VerilogSyntax._select_tree(s, tree) + ['end']
         lines.append(f'    case ({s.sel.text})')
         lines += [f"        {s.sel_width}'h{k:x}: {s.name} = {s.width}'h{v:x};" for k, v in s.entries]
         if len(s.entries) < 1 << s.sel_width:
@@ -121,15 +134,11 @@ class VerilogSyntax:
         return lines
 
     @staticmethod
-    def _select_tree(s: Rom, tree: RomTree, pad: str) -> list[str]:
+    def _select_tree(s: Rom, tree: RomTree) -> list[str]:
         """Nested ``if``/``else`` on single statements (every ``if`` has its ``else``: unambiguous)."""
-        if isinstance(tree, int):
-            return [f"{pad}{s.name} = {s.width}'h{tree:x};"]
-        bit, low, high = tree
         assert s.sel.src is not None
         name, lsb = s.sel.src
-        lines = [f'{pad}if ({name}[{lsb + bit}])', *VerilogSyntax._select_tree(s, high, pad + '    ')]
-        return [*lines, f'{pad}else', *VerilogSyntax._select_tree(s, low, pad + '    ')]
+        return select_tree_lines(tree, '    ', lambda v: f"{s.name} = {s.width}'h{v:x};", lambda b: f'if ({name}[{lsb + b}])')
 
     @staticmethod
     def _body(body: Sequence[Any]) -> list[str]:

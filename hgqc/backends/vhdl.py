@@ -37,6 +37,7 @@ from .common import (
     clean_comment,
     port_layout,
     rom_tree,
+    select_tree_lines,
 )
 
 __all__ = ['VhdlSyntax', 'emit_vhdl']
@@ -209,21 +210,18 @@ class VhdlSyntax:
         sel = f'{name}({lsb + s.sel_width - 1} downto {lsb})'
         tree = rom_tree(s)
         if tree is not None:  # long runs: selects on the key bits
-            return ['process (all)', 'begin', *VhdlSyntax._select_tree(s, tree, '    '), 'end process;']
+            return ['process (all)', 'begin', *VhdlSyntax._select_tree(s, tree), 'end process;']
         lines = [f'with {sel} select {s.name} <=']
         lines += [f'    "{v:0{s.width}b}" when "{k:0{s.sel_width}b}",' for k, v in s.entries]
         lines.append("    (others => '0') when others;")
         return lines
 
     @staticmethod
-    def _select_tree(s: Rom, tree: RomTree, pad: str) -> list[str]:
-        if isinstance(tree, int):
-            return [f'{pad}{s.name} <= "{tree:0{s.width}b}";']
-        bit, low, high = tree
+    def _select_tree(s: Rom, tree: RomTree) -> list[str]:
         assert s.sel.src is not None
         name, lsb = s.sel.src
-        lines = [f"{pad}if {name}({lsb + bit}) = '1' then", *VhdlSyntax._select_tree(s, high, pad + '    ')]
-        return [*lines, f'{pad}else', *VhdlSyntax._select_tree(s, low, pad + '    '), f'{pad}end if;']
+        leaf, test = (lambda v: f'{s.name} <= "{v:0{s.width}b}";'), (lambda b: f"if {name}({lsb + b}) = '1' then")
+        return select_tree_lines(tree, '    ', leaf, test, 'end if;')
 
 
 def emit_vhdl(graph: Graph, top: str = 'model') -> dict[str, str]:
