@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from .backends.common import CLOCK
 from .errors import HgqcError
 from .ir import Graph
 from .project import Project, base_metadata, check_output_dir
@@ -67,6 +68,8 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
         raise CompileError(f'bad option: {e}') from e
     if not _IDENT.match(opts.top) or len(opts.top) > 64:
         raise CompileError(f"top name '{opts.top}' is not a legal HDL identifier (letters, digits, '_'; start with a letter)")
+    if opts.top.lower() == CLOCK:
+        raise CompileError(f"top name '{opts.top}' is the clock port's name; choose another")
     if output_dir is not None:
         check_output_dir(Path(output_dir), force)
     tensor_graph = load_graph(model)

@@ -199,6 +199,8 @@ def _port(name: str, ident: str, node: Node) -> dict[str, Any]:
 def _port_namespace(graph: Graph, top: str) -> tuple[Namespace, dict[str, Any]]:
     if not is_identifier(top):
         raise BackendError(f'top module name {top!r} is not a valid identifier (letters, digits, single underscores)')
+    if top.lower() == CLOCK:
+        raise BackendError(f"top module name {top!r} is the clock port's name; choose another")
     ns = Namespace()
     ns.take(CLOCK)  # reserved even for combinational graphs so port names never depend on it
     ns.take(top)  # Verilator (C++) refuses a port named like its module

@@ -286,6 +286,9 @@ def test_invalid_top_name_is_refused():
         emit_verilog(g, top='module')
     with pytest.raises(BackendError, match='top module name'):
         emit_verilog(g, top='2fast')
+    for clock in ('clk', 'CLK'):  # Verilator cannot build a module with a port of its own name
+        with pytest.raises(BackendError, match="is the clock port's name"):
+            emit_verilog(g, top=clock)
 
 
 # =========================================================================== layout and packing
