@@ -230,9 +230,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from hgqc.errors import HgqcError
 
         known = isinstance(e, (HgqcError, ValueError, OSError))
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if known:
-            print(f'hgqc: error: {msg}', file=sys.stderr)
+        lines = str(e).strip().splitlines() or [type(e).__name__]
+        msg = lines[0]
+        if known:  # all of it (a simulator's build log follows its first line), within reason
+            print('hgqc: error: ' + '\n'.join(lines[:40] + (['...'] if len(lines) > 40 else [])), file=sys.stderr)
         else:
             print(f'hgqc: internal error ({type(e).__name__}): {msg} (rerun with --debug for the traceback)', file=sys.stderr)
         return 1

@@ -287,8 +287,8 @@ class _Emitter:
             v = ZERO if j < 0 or q.width == 0 else src[j]
             if v.text is not None and node.shape == ():  # a named, exactly typed scalar (HLS sizes it)
                 v = self.define(q, v.text, self._scalar_hint(node, e), comment)
-            elif v.text is None and q.width:
-                v = self.constant(q, self._scalar_hint(node, e), comment)
+            elif v.text is None and q.width:  # the constant 0 (text-less) stored in a wider type
+                v = self.define(q, literal(q, 0), self._scalar_hint(node, e), comment, const=True)
             out.append(v)
         return out
 

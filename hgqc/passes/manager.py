@@ -24,6 +24,7 @@ from typing import Any, Literal, Protocol
 
 import numpy as np
 
+from ..errors import HgqcError
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 from ..ir.verifier import VerificationError, verify
@@ -92,13 +93,20 @@ def load_entry_points() -> None:
             register_pass(ep.name)(obj)
 
 
+class UnknownPassError(HgqcError, KeyError):
+    """A pipeline names a pass nobody registered."""
+
+    def __str__(self) -> str:  # (KeyError would quote the message)
+        return str(self.args[0]) if self.args else ''
+
+
 def get_pass(name: str) -> PassFn:
     """The registered pass as a plain ``(graph, options) -> Graph`` callable."""
     if name not in PASSES:
         load_entry_points()
     obj = PASSES.get(name)
     if obj is None:
-        raise KeyError(f'unknown pass {name!r}; registered: {sorted(PASSES)}')
+        raise UnknownPassError(f'unknown pass {name!r}; registered: {sorted(PASSES)}')
     if isinstance(obj, type):
         return lambda graph, options: obj().run(graph, options)
     return obj

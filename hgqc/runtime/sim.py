@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..backends.common import pack_port, port_layout, to_hex_lines, unpack_port
+from ..errors import HgqcError
 from ..ir.graph import Graph
 from .interpreter import Interpreter
 
@@ -61,7 +62,7 @@ _INSTALL = {
 _TIMEOUT = 1800  # seconds for one build or run; generous, only guards against hangs
 
 
-class SimulationError(RuntimeError):
+class SimulationError(HgqcError, RuntimeError):
     """The simulator is missing, the design does not build, or the run failed."""
 
 

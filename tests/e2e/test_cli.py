@@ -151,6 +151,23 @@ def test_simulator_must_fit_the_target(vhdl_project_dir, example_io, capsys):
     assert main(['verify', str(vhdl_project_dir), '--inputs', str(x), '--simulator', 'verilator']) == 1
     err = capsys.readouterr().err
     assert 'verilator cannot simulate a vhdl project; choose --simulator ghdl' in err and err.count('\n') == 1
+    assert err.startswith('hgqc: error:')  # a user mistake, not an internal error
+
+
+def test_unknown_pass_is_a_user_error(tmp_path, capsys):
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--pipeline', 'nosuchpass']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("hgqc: error: unknown pass 'nosuchpass'; registered:") and not (tmp_path / 'o').exists()
+
+
+def test_a_design_that_does_not_build_shows_the_simulator_log(tmp_path, example_io, capsys):
+    out = tmp_path / 'b'
+    assert main([str(EXAMPLE), '-o', str(out)]) == 0
+    with (out / 'src' / 'model.v').open('a') as f:
+        f.write('garbage;\n')
+    assert main(['verify', str(out), '--inputs', str(example_io[0]), '--simulator', 'iverilog']) == 1
+    err = capsys.readouterr().err
+    assert err.startswith('hgqc: error: iverilog') and 'error' in err.split('\n', 1)[1]  # the log, past line one
 
 
 def test_bad_clock_period_is_refused(tmp_path, capsys):

@@ -49,3 +49,26 @@ def test_random_graphs_equal_interpreter_in_every_target(seed, n_ops, cutoff, ta
         xs = random_int_inputs(project.graph, 200, seed=seed % 1000)
         res = verify_project(project, xs, simulator=simulator)
         assert res.ok and res.total == 200, f'{target}/{simulator}: {res.first_mismatch_detail}'
+
+
+def _verify_hls(graph: Graph, cutoff: int, seed: int) -> None:
+    assert shutil.which('g++'), 'g++ is required to verify the hls4ml target'
+    project = hgqc.compile(graph, target='hls4ml', latency_cutoff=cutoff)
+    xs = random_int_inputs(project.graph, 200, seed=seed % 1000)
+    res = verify_project(project, xs, simulator='gxx')
+    assert res.ok and res.total == 200, f'hls4ml/gxx: {res.first_mismatch_detail}'
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(1, 8), cutoff=st.integers(0, 2), table=st.booleans())
+def test_random_graphs_equal_interpreter_in_hls(seed, n_ops, cutoff, table):
+    """Fewer examples than the HDL targets: each needs a g++ build."""
+    graph = random_graph(seed, n_ops)
+    if table:
+        random_table(graph, seed)
+    _verify_hls(graph, cutoff, seed)
+
+
+def test_hls_writes_a_zero_held_in_a_wider_type_as_zero():
+    """An output constant 0 typed [-1, 0] (a 1-bit WRAP quantize of 4.5) was written as -1."""
+    _verify_hls(random_graph(13, 10), 0, 13)
