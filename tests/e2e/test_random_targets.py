@@ -37,38 +37,39 @@ def random_table(graph: Graph, seed: int) -> None:
         graph.add_output(n, node)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(1, 8), cutoff=st.integers(0, 2), table=st.booleans())
-def test_random_graphs_equal_interpreter_in_every_target(seed, n_ops, cutoff, table):
+GRAPHS = {'seed': st.integers(0, 2**32 - 1), 'n_ops': st.integers(1, 8), 'cutoff': st.integers(0, 2), 'table': st.booleans()}
+
+
+def _graph(seed: int, n_ops: int, table: bool) -> Graph:
     graph = random_graph(seed, n_ops)
     if table:
         random_table(graph, seed)
-    for target, simulator in TARGET_SIMULATORS.items():
-        assert shutil.which(_EXECUTABLE[simulator]), f'{simulator} is required to verify the {target} target'
-        project = hgqc.compile(graph, target=target, latency_cutoff=cutoff)
-        xs = random_int_inputs(project.graph, 200, seed=seed % 1000)
-        res = verify_project(project, xs, simulator=simulator)
-        assert res.ok and res.total == 200, f'{target}/{simulator}: {res.first_mismatch_detail}'
+    return graph
 
 
-def _verify_hls(graph: Graph, cutoff: int, seed: int) -> None:
-    assert shutil.which('g++'), 'g++ is required to verify the hls4ml target'
-    project = hgqc.compile(graph, target='hls4ml', latency_cutoff=cutoff)
+def _verify(graph: Graph, target: str, simulator: str, cutoff: int, seed: int) -> None:
+    assert shutil.which(_EXECUTABLE[simulator]), f'{simulator} is required to verify the {target} target'
+    project = hgqc.compile(graph, target=target, latency_cutoff=cutoff)
     xs = random_int_inputs(project.graph, 200, seed=seed % 1000)
-    res = verify_project(project, xs, simulator='gxx')
-    assert res.ok and res.total == 200, f'hls4ml/gxx: {res.first_mismatch_detail}'
+    res = verify_project(project, xs, simulator=simulator)
+    assert res.ok and res.total == 200, f'{target}/{simulator}: {res.first_mismatch_detail}'
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(**GRAPHS)
+def test_random_graphs_equal_interpreter_in_every_target(seed, n_ops, cutoff, table):
+    graph = _graph(seed, n_ops, table)
+    for target, simulator in TARGET_SIMULATORS.items():
+        _verify(graph, target, simulator, cutoff, seed)
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 2**32 - 1), n_ops=st.integers(1, 8), cutoff=st.integers(0, 2), table=st.booleans())
+@given(**GRAPHS)
 def test_random_graphs_equal_interpreter_in_hls(seed, n_ops, cutoff, table):
     """Fewer examples than the HDL targets: each needs a g++ build."""
-    graph = random_graph(seed, n_ops)
-    if table:
-        random_table(graph, seed)
-    _verify_hls(graph, cutoff, seed)
+    _verify(_graph(seed, n_ops, table), 'hls4ml', 'gxx', cutoff, seed)
 
 
 def test_hls_writes_a_zero_held_in_a_wider_type_as_zero():
     """An output constant 0 typed [-1, 0] (a 1-bit WRAP quantize of 4.5) was written as -1."""
-    _verify_hls(random_graph(13, 10), 0, 13)
+    _verify(random_graph(13, 10), 'hls4ml', 'gxx', 0, 13)
