@@ -8,6 +8,7 @@ os.environ.setdefault('KERAS_BACKEND', 'jax')
 __version__ = '0.1.0'
 
 from .api import compile, load_graph  # noqa: E402
+from .errors import HgqcError  # noqa: E402
 from .project import Project  # noqa: E402
 
-__all__ = ['Project', 'compile', 'load_graph', '__version__']
+__all__ = ['HgqcError', 'Project', 'compile', 'load_graph', '__version__']

@@ -81,8 +81,11 @@ class Project:
         out = Path(output_dir)
         check_output_dir(out, force)
         parent = out.resolve().parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=parent))
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f'.{out.name}.tmp-', dir=parent))
+        except OSError as e:
+            raise ProjectError(f"cannot write output folder '{out}': {_reason(e, parent)}") from e
         try:
             for rel, text in self.files.items():
                 p = tmp / rel
@@ -92,8 +95,10 @@ class Project:
             (tmp / META_FILE).write_text(json.dumps(self.metadata, indent=1) + '\n')
             (tmp / REPORT_FILE).write_text(self.report() + '\n')
             _replace_dir(tmp, out)
-        except BaseException:
+        except BaseException as e:
             shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(e, OSError):  # (the temporary folder's name would only confuse)
+                raise ProjectError(f"cannot write output folder '{out}': {_reason(e, parent)}") from e
             raise
         self.path = out
         return out
@@ -124,6 +129,13 @@ def check_output_dir(out: Path, force: bool) -> None:
         raise ProjectError(f"output '{out}' exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise ProjectError(f"output folder '{out}' exists and is not empty; pass --force (force=True) to replace it")
+
+
+def _reason(e: OSError, parent: Path) -> str:
+    """An OS error in user terms: the folder that failed, not hgqc's temporary one."""
+    if isinstance(e, (FileExistsError, NotADirectoryError)) and e.filename:
+        return f"'{e.filename}' is a file, not a folder"
+    return f"{e.strerror or e} (in '{parent}')"
 
 
 def _replace_dir(tmp: Path, out: Path) -> None:

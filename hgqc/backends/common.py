@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ..errors import HgqcError
 from ..ir.fixed import Overflow, Round, bounds, requantize
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op, table_entry, table_keys
@@ -40,7 +41,7 @@ from ..ir.types import QInterval, dyadic
 CLOCK = 'clk'
 
 
-class BackendError(ValueError):
+class BackendError(HgqcError, ValueError):
     """The graph cannot be turned into hardware (not adder level, unbalanced pipeline, ...)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import HgqcError
 from .graph import Graph
 from .ops import Op
 from .types import QInterval, TensorType
@@ -27,7 +28,7 @@ IR_VERSION = 1
 _HEADER = 'hgqc-ir'
 
 
-class ParseError(ValueError):
+class ParseError(HgqcError, ValueError):
     pass
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import HgqcError
 from ..ir.fixed import Round, divide_round, float32_average_round
 
 CHECK_LIMIT = 1 << 23  # sum values enumerated to compare Keras' average with the exact one
@@ -43,7 +44,7 @@ class Correction:
         return np.asarray(self.values, dtype=np.int64)[(x >> self.shift) - self.key_lo]
 
 
-class AverageError(ValueError):
+class AverageError(HgqcError, ValueError):
     """Keras' float32 average cannot be built exactly over this range."""
 
 

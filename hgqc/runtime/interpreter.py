@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import HgqcError
 from ..ir.fixed import Overflow, Round, overflow, requantize, shift_round
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op
@@ -20,7 +21,7 @@ from ..ir.types import TensorType
 INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64
 
 
-class InterpreterError(ValueError):
+class InterpreterError(HgqcError, ValueError):
     pass
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import pathlib
+
 import numpy as np
 import pytest
 
@@ -46,6 +49,40 @@ def test_failed_write_leaves_nothing(model, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         project.write(tmp_path / 'p')
     assert list(tmp_path.iterdir()) == []
+
+
+def test_os_errors_name_the_output_folder_not_the_temporary_one(model, tmp_path, monkeypatch):
+    project = hgqc.compile(model)
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(ProjectError, match="'.*file' is a file, not a folder"):
+        project.write(tmp_path / 'file' / 'p')
+
+    real_write_text = pathlib.Path.write_text
+
+    def disk_full(self, *args, **kwargs):
+        if self.name.endswith('.json'):
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        return real_write_text(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, 'write_text', disk_full)
+    with pytest.raises(ProjectError) as info:
+        project.write(tmp_path / 'p')
+    assert f"cannot write output folder '{tmp_path / 'p'}': No space left on device" in str(info.value)
+    assert '.tmp-' not in str(info.value)
+    assert sorted(q.name for q in tmp_path.iterdir()) == ['file']  # nothing half-written
+
+
+def test_every_user_error_is_an_hgqc_error():
+    from hgqc.backends.common import BackendError
+    from hgqc.frontend.errors import FrontendError
+    from hgqc.ir.text import ParseError
+    from hgqc.passes.average import AverageError
+    from hgqc.runtime.interpreter import InterpreterError
+
+    for cls in (FrontendError, BackendError, ParseError, AverageError, InterpreterError, ProjectError):
+        assert issubclass(cls, hgqc.HgqcError) and issubclass(cls, ValueError), cls
+    with pytest.raises(hgqc.HgqcError, match='cannot read model'):
+        hgqc.load_graph('no_such_model.keras')
 
 
 def test_bad_options_are_clear(model):
