@@ -20,6 +20,7 @@ import numpy as np
 
 MAX_SHIFT = 3  # relative shifts tried between two columns: -MAX_SHIFT .. MAX_SHIFT
 _FAR = 1 << 40
+BLOCK = 1 << 15  # ``_edges``: elements per array operation (cache-sized)
 
 
 @dataclass(frozen=True)
@@ -55,29 +56,43 @@ def _edges(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     Only pairs whose columns share a nonzero row are tried: a residual against a column with
     disjoint support has the digits of both, never fewer than the column alone (a diagonal cmvm,
     e.g. a batch norm, has no such pair, and its n^3 comparisons were most of its compile time).
+    Ties go to the first (shift, sign) in the order shift -MAX_SHIFT .. MAX_SHIFT, sign +1 then -1.
     """
-    n = c.shape[0]
+    n, n_in = c.shape
     best = np.full((n, n), _FAR, dtype=np.int64)
     shift = np.zeros((n, n), dtype=np.int64)
     sign = np.ones((n, n), dtype=np.int64)
     nz = (c != 0).astype(np.float32)
     share = (nz @ nz.T) > 0
-    scaled = {
-        s: (c << s, np.ones(n, dtype=bool)) if s >= 0 else (c >> -s, np.all(c % (1 << -s) == 0, axis=1))
-        for s in range(-MAX_SHIFT, MAX_SHIFT + 1)
-    }
-    for j in range(n):  # one row at a time: memory O(n * n_in)
-        cand = np.flatnonzero(share[j])
-        if cand.size == 0:
+    np.fill_diagonal(share, False)
+    # the variants (shift, sign) in tie order; every column at every shift, and whether it is exact
+    shift_range = np.arange(-MAX_SHIFT, MAX_SHIFT + 1)
+    scaled = np.stack([(c << s) if s >= 0 else (c >> -s) for s in shift_range])  # (shifts, n, n_in)
+    exact = np.stack([np.ones(n, dtype=bool) if s >= 0 else np.all(c % (1 << -s) == 0, axis=1) for s in shift_range])
+    at = np.repeat(np.arange(len(shift_range)), 2)  # variant -> its shift's index
+    shifts, signs = shift_range[at], np.tile([1, -1], len(shift_range))
+    # blocks of columns j and of variants small enough to stay in cache (~BLOCK elements per array):
+    # a small cmvm takes a few array operations in all, a large one a loop over cache-sized pieces
+    per_variant = n * n_in
+    group = max(1, min(len(shifts), BLOCK // per_variant))
+    rows = max(1, BLOCK // (group * per_variant))
+    for j0 in range(0, n, rows):
+        js, ps = np.nonzero(share[j0 : j0 + rows])
+        if not len(js):
             continue
-        for s, (sc, ok) in scaled.items():
-            for sg in (1, -1):
-                wgt = np.where(ok[cand], _naf_weight(c[j][None, :] - sg * sc[cand]), _FAR)
-                better = wgt < best[j, cand]
-                best[j, cand] = np.where(better, wgt, best[j, cand])
-                shift[j, cand] = np.where(better, s, shift[j, cand])
-                sign[j, cand] = np.where(better, sg, sign[j, cand])
-    np.fill_diagonal(best, _FAR)
+        js += j0
+        pairs = np.arange(len(js))
+        for v0 in range(0, len(shifts), group):  # variants in order; a later one must be strictly better
+            vs = at[v0 : v0 + group, None]
+            diff = c[js][None, :, :] - signs[v0 : v0 + group, None, None] * scaled[vs, ps[None, :]]
+            wgt = np.where(exact[vs, ps[None, :]], _naf_weight(diff), _FAR)
+            v = np.argmin(wgt, axis=0)  # the first of the smallest in this group
+            w = wgt[v, pairs]
+            better = w < best[js, ps]
+            jb, pb = js[better], ps[better]
+            best[jb, pb] = w[better]
+            shift[jb, pb] = shifts[v0 + v[better]]
+            sign[jb, pb] = signs[v0 + v[better]]
     return best, shift, sign
 
 

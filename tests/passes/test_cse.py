@@ -316,6 +316,38 @@ def test_decomposition_is_consistent(wb, depth):
         np.testing.assert_array_equal(dec.residual[:, j] + parent, w[:, j])
 
 
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1 << 15, 7]))
+def test_decomposition_edges_are_the_best_residuals(seed, block):
+    # the blocked, vectorised search against one (shift, sign) at a time per pair, ties to the first
+    import hgqc.passes.decompose as dmod
+
+    rng = np.random.default_rng(seed)
+    n, n_in = (int(v) for v in rng.integers(1, 10, 2))
+    c = rng.integers(-200, 200, (n, n_in)) * (rng.random((n, n_in)) < rng.random())
+    c[rng.random(n) < 0.3] = c[0] * int(rng.choice([1, -1, 2, -4]))  # related columns: exact residuals, ties
+    c = c.astype(np.int64) << int(rng.integers(0, 4))
+    old = dmod.BLOCK
+    dmod.BLOCK = block  # (tiny blocks: many column and variant groups)
+    try:
+        best, shift, sign = dmod._edges(c)
+    finally:
+        dmod.BLOCK = old
+    for j in range(n):
+        for q in range(n):
+            want = (dmod._FAR, 0, 1)
+            if j != q and np.any((c[j] != 0) & (c[q] != 0)):
+                for s in range(-dmod.MAX_SHIFT, dmod.MAX_SHIFT + 1):
+                    if s < 0 and np.any(c[q] % (1 << -s)):
+                        continue
+                    for g in (1, -1):
+                        scaled = c[q] << s if s >= 0 else c[q] >> -s
+                        wt = sum(len(csd_digits(int(v))) for v in c[j] - g * scaled)
+                        if wt < want[0]:
+                            want = (wt, s, g)
+            assert (best[j, q], shift[j, q], sign[j, q]) == want, (j, q)
+
+
 def test_decomposition_shares_related_columns():
     rng = np.random.default_rng(3)
     base = dyadic_matrix(rng, (12, 1), bits=8, zeros=0.0)
