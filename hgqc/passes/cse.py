@@ -85,7 +85,8 @@ from __future__ import annotations
 
 import heapq
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -1197,11 +1198,26 @@ def _solve_decomposed(
         return None
     b = None
     if bias is not None:  # y_parent carries its bias: a derived column adds only the difference
-        b = [bias[j] - (dec.sign[j] * bias[p] * 2.0 ** dec.shift[j] if p >= 0 else 0.0) for j, p in enumerate(dec.parent)]
+        b = _float64_exactly(
+            Fraction(bias[j]) - (dec.sign[j] * Fraction(bias[p]) * Fraction(2) ** dec.shift[j] if p >= 0 else 0)
+            for j, p in enumerate(dec.parent)
+        )
+        if b is None:
+            return None  # a difference float64 cannot hold (biases more than 53 bits apart)
     n_in, n_out = w.shape
     if _Solver(n_in, digits, n_out, b, types).min_depth() + dec.depth > limit:
         return None
     return search(lambda: _new_solver(n_in, digits, n_out, b, types), lambda s: s.program_decomposed(dec), limit - dec.depth)
+
+
+def _float64_exactly(values: Iterable[Fraction]) -> list[float] | None:
+    """The values as float64, or None if one of them is not a float64."""
+    exact = list(values)
+    try:
+        out = [float(v) for v in exact]
+    except OverflowError:
+        return None
+    return out if all(Fraction(f) == v for f, v in zip(out, exact)) else None
 
 
 def program_cost(program: dict[str, Any], types: Sequence[QInterval]) -> tuple[int, int]:

@@ -39,15 +39,15 @@ def _naf_weight(m: np.ndarray) -> np.ndarray:
     return np.bitwise_count(((a * np.uint64(3)) ^ a) >> np.uint64(1)).astype(np.int64).sum(-1)
 
 
-def _integer_columns(w: np.ndarray) -> np.ndarray | None:
-    """Columns of ``w * 2^(F + MAX_SHIFT)`` as int64 rows (None if they would not fit)."""
+def _integer_columns(w: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Columns of ``w * 2^scale`` as int64 rows, and ``scale`` (None if they would not fit)."""
     f = 0
     while f < 40 and not np.array_equal(np.ldexp(w, f), np.round(np.ldexp(w, f))):
         f += 1
     m = np.ldexp(w, f + MAX_SHIFT)
     if f >= 40 or (m.size and np.abs(m).max() * 2 ** (MAX_SHIFT + 2) >= 2**62):
         return None
-    return np.round(m).astype(np.int64).T
+    return np.round(m).astype(np.int64).T, f + MAX_SHIFT
 
 
 def _edges(c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,9 +100,10 @@ def decompose(weights: np.ndarray, max_tree_depth: int) -> Decomposition | None:
     """The spanning-tree decomposition (None when no column is worth deriving)."""
     w = np.asarray(weights, dtype=np.float64)
     n_out = w.shape[1]
-    c = _integer_columns(w)
-    if c is None or n_out < 2 or max_tree_depth < 1:
+    ints = _integer_columns(w)
+    if ints is None or n_out < 2 or max_tree_depth < 1:
         return None
+    c, scale = ints
     best, shift, sign = _edges(c)
     cost = _naf_weight(c).astype(np.int64)  # from scratch: its own digits
     via = np.full(n_out, -1)
@@ -124,8 +125,12 @@ def decompose(weights: np.ndarray, max_tree_depth: int) -> Decomposition | None:
     d = w.copy()
     for j in range(n_out):
         p = int(via[j])
-        if p >= 0:
-            d[:, j] = w[:, j] - sign[j, p] * np.ldexp(w[:, p], int(shift[j, p]))
+        if p >= 0:  # in integers (exact), then back to float64, which must hold it exactly
+            s = int(shift[j, p])
+            r = c[j] - sign[j, p] * (c[p] << s if s >= 0 else c[p] >> -s)
+            if not np.array_equal(r.astype(np.float64).astype(np.int64), r):
+                return None  # a residual of more than 53 significant bits
+            d[:, j] = np.ldexp(r.astype(np.float64), -scale)
     return Decomposition(
         residual=d,
         parent=tuple(int(p) for p in via),

@@ -348,6 +348,25 @@ def test_decomposition_edges_are_the_best_residuals(seed, block):
             assert (best[j, q], shift[j, q], sign[j, q]) == want, (j, q)
 
 
+@pytest.mark.parametrize(
+    'w, b',
+    [
+        # equal columns, biases 2^60 apart: the derived column's bias difference is not a float64
+        (np.array([[3.0, 3.0], [5.0, 5.0], [7.0, 7.0]]), np.array([1.0, 2.0**-60])),
+        (np.array([[3.0, 3.0], [5.0, 5.0], [7.0, 7.0]]), np.array([0.1, 1e-20])),
+        (np.array([[3.0, 3.0], [5.0, 5.0], [7.0, 7.0]]), np.array([-1.7e308, 1.7e308])),  # overflows float64
+        # columns differing in one row whose residual needs 54 significant bits
+        (np.array([[3.0, 2.0**53 + 4], [5, 5], [7, 7], [11, 11], [13, 13]]), None),
+        (np.array([[2.0**-33, 2.0**20 + 2.0**-30], [5, 5], [7, 7], [11, 11], [13, 13]]), None),
+    ],
+)
+@pytest.mark.parametrize('objective', ['bits', 'adders'])
+def test_decomposition_never_rounds_a_residual_or_bias(w, b, objective):
+    # found by fuzzing: the residuals and bias differences were computed in float64 and rounded
+    prog = solve(w, b, objective=objective, decompose_depth=2)
+    assert program_matches(w, prog, b)
+
+
 def test_decomposition_shares_related_columns():
     rng = np.random.default_rng(3)
     base = dyadic_matrix(rng, (12, 1), bits=8, zeros=0.0)
