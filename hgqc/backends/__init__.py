@@ -1,7 +1,8 @@
 """Backends: text emitters from an adder-level graph. ``emit(target, graph, options)`` -> {path: text}.
 
 Paths are relative to the project folder: HDL sources go to ``src/``; the RTL targets add FPGA
-build scripts (``build_vivado_prj.tcl``, ``build_quartus_prj.tcl``) and their constraints.
+build scripts (``build_vivado_prj.tcl``, ``build_quartus_prj.tcl``), their constraints, and a
+self-checking testbench with its vectors in ``tb/`` (``testbench.py``).
 """
 
 from __future__ import annotations
@@ -16,18 +17,20 @@ Emitter = Callable[[Graph, CompileOptions], dict[str, str]]
 
 def _verilog(graph: Graph, options: CompileOptions) -> dict[str, str]:
     from .scripts import rtl_build_scripts
+    from .testbench import rtl_testbench
     from .verilog import emit_verilog
 
     files = {f'src/{name}': text for name, text in emit_verilog(graph, top=options.top).items()}
-    return files | rtl_build_scripts('verilog', graph, options, files)
+    return files | rtl_build_scripts('verilog', graph, options, files) | rtl_testbench('verilog', graph, options.top, list(files))
 
 
 def _vhdl(graph: Graph, options: CompileOptions) -> dict[str, str]:
     from .scripts import rtl_build_scripts
+    from .testbench import rtl_testbench
     from .vhdl import emit_vhdl
 
     files = {f'src/{name}': text for name, text in emit_vhdl(graph, top=options.top).items()}
-    return files | rtl_build_scripts('vhdl', graph, options, files)
+    return files | rtl_build_scripts('vhdl', graph, options, files) | rtl_testbench('vhdl', graph, options.top, list(files))
 
 
 def _hls4ml(graph: Graph, options: CompileOptions) -> dict[str, str]:
