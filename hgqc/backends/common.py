@@ -161,13 +161,14 @@ def live_nodes(graph: Graph) -> set[Node]:
     return live
 
 
-def pipeline_latency(graph: Graph) -> int:
+def pipeline_latency(graph: Graph, live: set[Node] | None = None) -> int:
     """Clock cycles from inputs to outputs; every path must cross the same number of ``reg``s.
 
     Values derived only from constants have no stage and fit anywhere. An unbalanced graph
-    would mix data of different input vectors when streamed, so it is refused.
+    would mix data of different input vectors when streamed, so it is refused. (``live``: the
+    graph's ``live_nodes`` when the caller has them.)
     """
-    live = live_nodes(graph)
+    live = live_nodes(graph) if live is None else live
     depth: dict[Node, int | None] = {}
     for n in graph.nodes.values():
         if n not in live:
@@ -209,7 +210,7 @@ def _port_namespace(graph: Graph, top: str) -> tuple[Namespace, dict[str, Any]]:
     has_clock = any(n.op is Op.REG for n in live)
     layout: dict[str, Any] = {
         'clock': CLOCK if has_clock else None,
-        'latency': pipeline_latency(graph),
+        'latency': pipeline_latency(graph, live),
         'inputs': [_port(n.name, ns.take(n.name or 'in'), n) for n in graph.inputs],
         'outputs': [_port(name, ns.take(name or 'out'), n) for name, n in graph.outputs],
     }

@@ -275,6 +275,12 @@ class _ShiftAdd:
     def infer(attrs, ts):
         a, b = ts
         shape = _same_shape('shift_add', ts)
+        if not shape:  # one scalar adder (lowered graphs are millions of these): plain ints, no arrays
+            (qa,), (qb,) = a.elems, b.elems
+            fb = qb.f - int(attrs['shift'])
+            f = max(qa.f, fb)
+            alo, ahi, blo, bhi = qa.lo << (f - qa.f), qa.hi << (f - qa.f), qb.lo << (f - fb), qb.hi << (f - fb)
+            return _result((), alo - bhi, ahi - blo, f) if attrs['sub'] else _result((), alo + blo, ahi + bhi, f)
         fb, f = _ShiftAdd._fracs(attrs, a, b)
         alo, ahi = _align(a.lo, a.f, f), _align(a.hi, a.f, f)
         blo, bhi = _align(b.lo, fb, f), _align(b.hi, fb, f)

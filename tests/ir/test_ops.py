@@ -73,6 +73,25 @@ def test_shift_add(shift, sub):
     assert np.array_equal(y, want)
 
 
+def test_scalar_shift_add_type_equals_the_tensor_rule():
+    # lowered graphs infer one scalar adder at a time through a plain-int fast path
+    from hgqc.ir.ops import OPS
+    from hgqc.ir.types import QInterval
+
+    rng = np.random.default_rng(5)
+    infer = OPS[Op.SHIFT_ADD].infer
+    for _ in range(3000):
+        qs = []
+        for _ in range(2):
+            lo = int(rng.integers(-300, 300))
+            hi = lo + int(rng.integers(0, 500))
+            qs.append(QInterval(0, 0, 0) if rng.random() < 0.1 else QInterval(lo, hi, int(rng.integers(-6, 8))))
+        attrs = {'shift': int(rng.integers(-5, 6)), 'sub': bool(rng.integers(0, 2))}
+        scalar = infer(attrs, [TensorType((), (q,)) for q in qs])
+        tensor = infer(attrs, [TensorType((1,), (q,)) for q in qs])
+        assert scalar.shape == () and scalar.elems == tensor.elems, (qs, attrs)
+
+
 def _ref_quantize(x, k, i, f, rnd, ovf):
     s = np.ldexp(x, f)
     fl = np.floor(s)
