@@ -1083,12 +1083,18 @@ def _solve(
     if objective not in OBJECTIVES:
         raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
     w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f'cmvm weights must be a 2-D (inputs, outputs) matrix, got shape {w.shape}')
     n_in, n_out = w.shape
     if types is None:
         types = [DEFAULT_TYPE] * n_in
+    if len(types) != n_in:
+        raise ValueError(f'{len(types)} input types for a cmvm of {n_in} inputs')
     if digits is None:
         digits = csd_matrix(w)
     b = None if bias is None else [float(v) for v in np.ravel(bias)]
+    if b is not None and len(b) != n_out:
+        raise ValueError(f'{len(b)} biases for a cmvm of {n_out} outputs')
     plain = _Solver(n_in, digits, n_out, b, types)
     limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
     best: dict[str, Any] = plain.program()
@@ -1289,6 +1295,7 @@ def variant_matches(weights: np.ndarray, variant: dict[str, Any], bias: Sequence
 
 def program_matches(weights: np.ndarray, program: dict[str, Any], bias: Sequence[float] | None = None) -> bool:
     """Whether a program (one variant, or the cmvm attr with all variants) computes ``x @ W + b``."""
+    bias = None if bias is None else np.ravel(bias)  # (as ``solve`` reads it)
     if 'variants' not in program:
         return variant_matches(weights, program, bias)
     return all(variant_matches(weights, v, bias) for v in program['variants'])

@@ -367,6 +367,18 @@ def test_decomposition_never_rounds_a_residual_or_bias(w, b, objective):
     assert program_matches(w, prog, b)
 
 
+def test_solve_refuses_malformed_arguments_clearly():
+    w = np.array([[1.0, 3.0], [5.0, 7.0]])
+    with pytest.raises(ValueError, match='2-D'):
+        solve(np.array([1.0, 3.0]))
+    with pytest.raises(ValueError, match='1 input types for a cmvm of 2 inputs'):
+        solve(w, types=[QInterval(0, 3, 0)])
+    with pytest.raises(ValueError, match='1 biases for a cmvm of 2 outputs'):
+        solve(w, 0.5)
+    b = np.array([[0.5, 1.0]])  # a (1, n) bias reads as its n values in both
+    assert program_matches(w, solve(w, b), b)
+
+
 def test_decomposition_shares_related_columns():
     rng = np.random.default_rng(3)
     base = dyadic_matrix(rng, (12, 1), bits=8, zeros=0.0)
