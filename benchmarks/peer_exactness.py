@@ -114,7 +114,7 @@ def _layer_model(kind: str, qt: str, ov: str, rnd: str, het: bool, seed: int):
     from hgq import layers as hl
     from hgq.quantizer import QuantizerConfig
 
-    from hgqc.testing.layer_models import _quantizers
+    from hgqc.testing.layer_models import _quantizers, randomize_weights
 
     keras.utils.set_random_seed(seed)
     data = dict(homogeneous_axis=(0,)) if het else dict(heterogeneous_axis=())
@@ -151,12 +151,7 @@ def _layer_model(kind: str, qt: str, ov: str, rnd: str, het: bool, seed: int):
     for layer in model.layers:
         for role, q in _quantizers(layer):
             _randomize_quantizer(q.quantizer, role, rng, het)
-        for v in layer.weights:
-            name = v.path.split('/')[-1]
-            if name in ('kernel', 'bias', 'gamma', 'beta', 'moving_mean', 'bn_gamma', 'bn_beta'):
-                v.assign((rng.standard_normal(v.shape) * 2.0 ** rng.uniform(-2, 1, v.shape)).astype(np.float32))
-            elif name == 'moving_variance':
-                v.assign(rng.uniform(0.25, 4.0, v.shape).astype(np.float32))
+        randomize_weights(layer, rng)
     return model
 
 

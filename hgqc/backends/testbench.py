@@ -93,6 +93,22 @@ def _script(tb: str, tool: str, commands: list[str]) -> str:
     )
 
 
+def verilog_dut(top: str, layout: dict[str, Any]) -> tuple[list[str], str]:
+    """A Verilog testbench's signals (``clk``, ``in_k``, ``out_k``) and its instance of ``top``
+    (shared with ``hgqc verify``'s Icarus harness)."""
+    signals, conns = [], []
+    if layout['clock']:
+        signals.append('  reg clk;')
+        conns.append(f'.{layout["clock"]}(clk)')
+    for k, p in enumerate(layout['inputs']):
+        signals.append(f'  reg [{p["port_width"] - 1}:0] in_{k};')
+        conns.append(f'.{p["port"]}(in_{k})')
+    for k, p in enumerate(layout['outputs']):
+        signals.append(f'  wire [{p["port_width"] - 1}:0] out_{k};')
+        conns.append(f'.{p["port"]}(out_{k})')
+    return signals, f'  {top} dut ({", ".join(conns)});'
+
+
 def _verilog(top: str, tb: str, layout: dict[str, Any], n: int) -> str:
     lat, clk = layout['latency'], layout['clock']
     ins, outs = layout['inputs'], layout['outputs']
@@ -104,19 +120,11 @@ def _verilog(top: str, tb: str, layout: dict[str, Any], n: int) -> str:
         f'  localparam N = {n};',
         '  integer t, errors;',
     ]
-    conns = []
-    if clk:
-        lines.append('  reg clk;')
-        conns.append(f'.{clk}(clk)')
-    for k, p in enumerate(ins):
-        w = p['port_width']
-        lines += [f'  reg [{w - 1}:0] in_{k};', f'  reg [{w - 1}:0] in_{k}_v [0:N - 1];']
-        conns.append(f'.{p["port"]}(in_{k})')
-    for k, p in enumerate(outs):
-        w = p['port_width']
-        lines += [f'  wire [{w - 1}:0] out_{k};', f'  reg [{w - 1}:0] out_{k}_v [0:N - 1];']
-        conns.append(f'.{p["port"]}(out_{k})')
-    lines += [f'  {top} dut ({", ".join(conns)});', '', '  initial begin']
+    signals, dut = verilog_dut(top, layout)
+    lines += signals
+    lines += [f'  reg [{p["port_width"] - 1}:0] in_{k}_v [0:N - 1];' for k, p in enumerate(ins)]
+    lines += [f'  reg [{p["port_width"] - 1}:0] out_{k}_v [0:N - 1];' for k, p in enumerate(outs)]
+    lines += [dut, '', '  initial begin']
     lines += [f'    $readmemh("in{k}.hex", in_{k}_v);' for k in range(len(ins))]
     lines += [f'    $readmemh("expected{k}.hex", out_{k}_v);' for k in range(len(outs))]
     lines += ['    errors = 0;'] + ([f'    in_{k} = 0;' for k in range(len(ins))])
@@ -147,6 +155,22 @@ def _verilog(top: str, tb: str, layout: dict[str, Any], n: int) -> str:
     return '\n'.join(lines)
 
 
+def vhdl_dut(top: str, layout: dict[str, Any]) -> tuple[list[str], str]:
+    """A VHDL testbench's signals (``clk``, ``in_k``, ``out_k``) and its instance of ``top``
+    (shared with ``hgqc verify``'s GHDL harness)."""
+    signals, conns = [], []
+    if layout['clock']:
+        signals.append("    signal clk : std_logic := '0';")
+        conns.append(f'{layout["clock"]} => clk')
+    for k, p in enumerate(layout['inputs']):
+        signals.append(f"    signal in_{k} : std_logic_vector({p['port_width'] - 1} downto 0) := (others => '0');")
+        conns.append(f'{p["port"]} => in_{k}')
+    for k, p in enumerate(layout['outputs']):
+        signals.append(f'    signal out_{k} : std_logic_vector({p["port_width"] - 1} downto 0);')
+        conns.append(f'{p["port"]} => out_{k}')
+    return signals, f'    dut : entity work.{top} port map ({", ".join(conns)});'
+
+
 def _vhdl(top: str, tb: str, layout: dict[str, Any], n: int) -> str:
     lat, clk = layout['latency'], layout['clock']
     ins, outs = layout['inputs'], layout['outputs']
@@ -163,17 +187,8 @@ def _vhdl(top: str, tb: str, layout: dict[str, Any], n: int) -> str:
         '',
         f'architecture sim of {tb} is',
     ]
-    conns = []
-    if clk:
-        lines.append("    signal clk : std_logic := '0';")
-        conns.append(f'{clk} => clk')
-    for k, p in enumerate(ins):
-        lines.append(f"    signal in_{k} : std_logic_vector({p['port_width'] - 1} downto 0) := (others => '0');")
-        conns.append(f'{p["port"]} => in_{k}')
-    for k, p in enumerate(outs):
-        lines.append(f'    signal out_{k} : std_logic_vector({p["port_width"] - 1} downto 0);')
-        conns.append(f'{p["port"]} => out_{k}')
-    lines += ['begin', f'    dut : entity work.{top} port map ({", ".join(conns)});', '    process']
+    signals, dut = vhdl_dut(top, layout)
+    lines += [*signals, 'begin', dut, '    process']
     lines += [f'        file fi_{k} : text open read_mode is "in{k}.hex";' for k in range(len(ins))]
     lines += [f'        file fe_{k} : text open read_mode is "expected{k}.hex";' for k in range(len(outs))]
     lines += ['        variable l : line;', '        variable errors : natural := 0;']

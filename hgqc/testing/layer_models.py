@@ -23,7 +23,7 @@ from hgq.quantizer import QuantizerConfig  # noqa: E402
 
 from .models import _perturb_quantizer  # noqa: E402
 
-__all__ = ['INPUT_SHAPE', 'LAYER_OUTPUTS', 'make_layers_model']
+__all__ = ['INPUT_SHAPE', 'LAYER_OUTPUTS', 'make_layers_model', 'randomize_weights']
 
 INPUT_SHAPE = (3, 4)
 
@@ -144,12 +144,17 @@ def make_layers_model(q_type: str, overflow: str, round_mode: str, heterogeneous
     for layer in model.layers:
         for role, q in _quantizers(layer):
             _perturb_quantizer(q.quantizer, role, rng, heterogeneous)
-        for v in layer.weights:
-            name = v.path.split('/')[-1]
-            if name in ('kernel', 'bias', 'bn_gamma', 'bn_beta', 'moving_mean', 'gamma', 'beta'):
-                v.assign((rng.standard_normal(v.shape) * 2.0 ** rng.uniform(-2, 1, v.shape)).astype(np.float32))
-            elif name == 'moving_variance':
-                v.assign(rng.uniform(0.25, 4.0, v.shape).astype(np.float32))
-            elif name in ('scale',):  # QAffinedUnaryFunctionLUT
-                v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
+        randomize_weights(layer, rng)
     return model
+
+
+def randomize_weights(layer: Any, rng: np.random.Generator) -> None:
+    """Random float32 kernels, biases and batch-norm statistics, spread over a few octaves."""
+    for v in layer.weights:
+        name = v.path.split('/')[-1]
+        if name in ('kernel', 'bias', 'bn_gamma', 'bn_beta', 'moving_mean', 'gamma', 'beta'):
+            v.assign((rng.standard_normal(v.shape) * 2.0 ** rng.uniform(-2, 1, v.shape)).astype(np.float32))
+        elif name == 'moving_variance':
+            v.assign(rng.uniform(0.25, 4.0, v.shape).astype(np.float32))
+        elif name in ('scale',):  # QAffinedUnaryFunctionLUT
+            v.assign(rng.uniform(0.5, 2.0, v.shape).astype(np.float32))
