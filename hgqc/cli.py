@@ -146,9 +146,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
     )
     dt = time.perf_counter() - t0
     print(f'wrote {args.output} ({args.target}, latency {project.metadata["latency"]} cycles) in {dt:.2f} s')
-    scripts = sorted(f for f in project.files if f.startswith('tb/run_'))
+    scripts = sorted(f for f in project.files if Path(f).name.startswith('run_') and f.endswith('.sh'))
     if scripts:
-        print('self-checking testbench: ' + ' or '.join(f'sh {Path(args.output) / f}' for f in scripts))
+        print('self-checking testbench: ' + ' or '.join(f'bash {Path(args.output) / f}' for f in scripts))
     return 0
 
 

@@ -138,6 +138,13 @@ def test_testbench_and_build_lib(pipelined_files, tmp_path):
     assert [[float(v) for v in ln.split()] for ln in log] == [[float(v) for v in ln.split()] for ln in expect]
     env = {'AP_TYPES': str(ap), 'PATH': '/usr/bin:/bin', 'CXXFLAGS': '-O0'}
     subprocess.run(['bash', 'build_lib.sh'], cwd=tmp_path, check=True, capture_output=True, env=env)
+    run = subprocess.run(['bash', 'run_csim.sh'], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert run.returncode == 0 and '64 vectors, 0 mismatches' in run.stdout, run.stdout + run.stderr
+    lines = (tmp_path / 'tb_data/tb_output_predictions.dat').read_text().splitlines()
+    lines[5] = ' '.join(str(float(v) + 1) for v in lines[5].split())  # one wrong expected vector
+    (tmp_path / 'tb_data/tb_output_predictions.dat').write_text('\n'.join(lines) + '\n')
+    run = subprocess.run(['bash', 'run_csim.sh'], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert run.returncode == 1 and 'first mismatch at vector 5' in run.stdout, run.stdout + run.stderr
     assert (tmp_path / 'libmodel.so').is_file()
 
 
