@@ -91,6 +91,7 @@ def test_project_layout(pipelined_files):
         'model_bridge.cpp',
         'model_test.cpp',
         'build_lib.sh',
+        'run_csim.sh',
         'build_prj.tcl',
         'hls4ml_config.yml',
         'tb_data/tb_input_features.dat',
