@@ -1,7 +1,7 @@
 """The ``hgqc`` command.
 
     hgqc MODEL -o OUT [--target verilog|vhdl|hls4ml] [--latency-cutoff N] [--clock-period NS] [--top NAME] [--force]
-                      [--max-adder-depth N] [--cse KEY=VALUE ...]
+                      [--max-adder-depth N] [--testbench-vectors N] [--cse KEY=VALUE ...]
     hgqc run OUT --inputs X.npy --out Y.npy
     hgqc verify OUT --inputs X.npy [--expect Y.npy] [--simulator verilator|iverilog|ghdl|gxx] [--ap-types DIR]
     hgqc report OUT
@@ -47,6 +47,13 @@ def _compile_parser() -> argparse.ArgumentParser:
         '--clock-period', type=float, default=5.0, help='target clock period in ns for the FPGA build constraints (default 5)'
     )
     p.add_argument('--top', default='model', help='top module name (default: model)')
+    p.add_argument(
+        '--testbench-vectors',
+        type=int,
+        default=256,
+        metavar='N',
+        help="vectors in the project's self-checking testbench, with the interpreter's outputs (default 256)",
+    )
     p.add_argument('--force', action='store_true', help='replace a non-empty output folder')
     p.add_argument('--check', action='store_true', help='verify the IR and re-run the interpreter after every pass')
     p.add_argument(
@@ -138,6 +145,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
         force=args.force,
         latency_cutoff=args.latency_cutoff,
         clock_period=args.clock_period,
+        testbench_vectors=args.testbench_vectors,
         max_adder_depth=args.max_adder_depth,
         top=args.top,
         check=args.check,

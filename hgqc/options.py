@@ -26,6 +26,10 @@ class CompileOptions:
         Target clock period in nanoseconds, written into the FPGA build constraints
         (``constraints.xdc`` / ``constraints.sdc``) and HLS configurations. It does not change the
         circuit: pipelining is set by ``latency_cutoff``.
+    testbench_vectors
+        Input vectors written with each project's self-checking testbench (``tb/`` of the RTL
+        projects, ``tb_data/`` of the HLS one), with the interpreter's outputs for them: every
+        input's extreme corners first, then uniform random values. At least 1.
     check
         Run ``hgqc.ir.verify`` and re-simulate the graph on random inputs after every pass,
         requiring bit-identical outputs (slow; for debugging and tests).
@@ -45,6 +49,7 @@ class CompileOptions:
     latency_cutoff: int = 0
     top: str = 'model'
     clock_period: float = 5.0
+    testbench_vectors: int = 256
     check: bool = False
     check_samples: int = 64
     seed: int = 0
@@ -58,6 +63,8 @@ class CompileOptions:
             raise ValueError(f'latency_cutoff must be >= 0, got {self.latency_cutoff}')
         if not (isinstance(self.clock_period, (int, float)) and 0 < self.clock_period < 1e6):
             raise ValueError(f'clock_period must be a positive number of nanoseconds, got {self.clock_period!r}')
+        if not isinstance(self.testbench_vectors, int) or self.testbench_vectors < 1:
+            raise ValueError(f'testbench_vectors must be a positive integer, got {self.testbench_vectors!r}')
         if self.check_samples < 0:
             raise ValueError(f'check_samples must be >= 0, got {self.check_samples}')
 

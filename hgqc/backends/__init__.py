@@ -21,7 +21,8 @@ def _verilog(graph: Graph, options: CompileOptions) -> dict[str, str]:
     from .verilog import emit_verilog
 
     files = {f'src/{name}': text for name, text in emit_verilog(graph, top=options.top).items()}
-    return files | rtl_build_scripts('verilog', graph, options, files) | rtl_testbench('verilog', graph, options.top, list(files))
+    tb = rtl_testbench('verilog', graph, options.top, list(files), options.testbench_vectors)
+    return files | rtl_build_scripts('verilog', graph, options, files) | tb
 
 
 def _vhdl(graph: Graph, options: CompileOptions) -> dict[str, str]:
@@ -30,13 +31,14 @@ def _vhdl(graph: Graph, options: CompileOptions) -> dict[str, str]:
     from .vhdl import emit_vhdl
 
     files = {f'src/{name}': text for name, text in emit_vhdl(graph, top=options.top).items()}
-    return files | rtl_build_scripts('vhdl', graph, options, files) | rtl_testbench('vhdl', graph, options.top, list(files))
+    tb = rtl_testbench('vhdl', graph, options.top, list(files), options.testbench_vectors)
+    return files | rtl_build_scripts('vhdl', graph, options, files) | tb
 
 
 def _hls4ml(graph: Graph, options: CompileOptions) -> dict[str, str]:
     from .hls import emit_hls
 
-    return emit_hls(graph, top=options.top, clock_period=options.clock_period)
+    return emit_hls(graph, top=options.top, clock_period=options.clock_period, vectors=options.testbench_vectors)
 
 
 EMITTERS: dict[str, Emitter] = {'verilog': _verilog, 'vhdl': _vhdl, 'hls4ml': _hls4ml}

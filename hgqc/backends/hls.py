@@ -441,8 +441,15 @@ def build_hls_design(graph: Graph, top: str = 'model') -> HlsDesign:
     return _Emitter(graph, top).run()
 
 
-def emit_hls(graph: Graph, top: str = 'model', part: str = DEFAULT_PART, clock_period: float = DEFAULT_CLOCK_PERIOD):
-    """The hls4ml-style project files ``{relative path: text}`` for an adder-level graph."""
-    from .hls_project import project_files
+def emit_hls(
+    graph: Graph,
+    top: str = 'model',
+    part: str = DEFAULT_PART,
+    clock_period: float = DEFAULT_CLOCK_PERIOD,
+    vectors: int | None = None,
+):
+    """The hls4ml-style project files ``{relative path: text}`` for an adder-level graph, with
+    ``vectors`` test vectors in ``tb_data/`` (default ``hls_project.TB_VECTORS``)."""
+    from .hls_project import TB_VECTORS, project_files
 
-    return project_files(build_hls_design(graph, top), graph, part, clock_period)
+    return project_files(build_hls_design(graph, top), graph, part, clock_period, TB_VECTORS if vectors is None else vectors)

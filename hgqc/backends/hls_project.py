@@ -29,7 +29,7 @@ from ..ir.graph import Graph
 from .common import clean_comment
 from .hls import HlsDesign, Port, hull
 
-TB_VECTORS = 64  # tb_data vectors written with each project (extremes first, then random)
+TB_VECTORS = 256  # tb_data vectors written with each project (extremes first, then random), as in the RTL ``tb/``
 CXX_STD = 'c++17'
 CXX_OPT = '-O1'  # -O2 makes g++ much slower on big straight-line functions for little gain
 # Above this many statements in the top function, g++'s optimizer needs minutes (superlinear in
@@ -470,7 +470,7 @@ def tb_data(graph: Graph, n: int = TB_VECTORS, seed: int = 0) -> dict[str, str] 
     }
 
 
-def project_files(d: HlsDesign, graph: Graph, part: str, clock_period: float) -> dict[str, str]:
+def project_files(d: HlsDesign, graph: Graph, part: str, clock_period: float, vectors: int = TB_VECTORS) -> dict[str, str]:
     if not (isinstance(clock_period, (int, float)) and math.isfinite(clock_period) and clock_period > 0):
         raise ValueError(f'clock period must be a positive number of ns, got {clock_period!r}')
     files = {
@@ -484,7 +484,7 @@ def project_files(d: HlsDesign, graph: Graph, part: str, clock_period: float) ->
         'build_prj.tcl': build_prj_tcl(d.top, part, clock_period),
         'hls4ml_config.yml': config_yml(d, graph, part, clock_period),
     }
-    tb = tb_data(graph)
+    tb = tb_data(graph, vectors)
     if tb is not None:
         files.update(tb)
     return files

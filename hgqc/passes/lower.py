@@ -244,8 +244,12 @@ class _Lowerer:
         else:
             if 'variants' not in prog:  # a single variant for every position
                 prog = {'variants': [prog], 'select': [0] * (n.type.size // max(1, n.shape[-1]))}
-            if not program_matches(w, prog, bias):  # a pass changed the weights but kept the program
-                raise ValueError(f'cmvm "{n.name}": its program does not compute its weights (stale "program" attr)')
+            if not program_matches(w, prog, bias):  # never lower a program that computes another matrix
+                raise ValueError(
+                    f'cmvm "{n.name}": its "program" attr does not compute its weights and bias; a pass that'
+                    ' changes them must drop the attr (the cse pass then solves again); if no such pass ran, this is'
+                    ' an hgqc bug: please report it with the model'
+                )
         n_in, n_out = np.shape(w)
         n_pos = len(xs) // n_in if n_in else int(np.prod(n.shape[:-1], dtype=np.int64))
         out: list[Ref] = []

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from hgqc.backends.common import BackendError, is_identifier, pipeline_latency
 from hgqc.backends.hls import CppNamespace, build_hls_design, emit_hls, hull
-from hgqc.backends.hls_project import _exact_decimal
+from hgqc.backends.hls_project import TB_VECTORS, _exact_decimal
 from hgqc.ir import Graph, Node, Op, QInterval, TensorType, verify
 from hgqc.runtime.csim import CSimulator, find_ap_types, gxx_command
 from hgqc.runtime.sim import SimulationError, random_int_inputs
@@ -133,14 +133,14 @@ def test_testbench_and_build_lib(pipelined_files, tmp_path):
     subprocess.run(cmd, cwd=tmp_path, check=True, capture_output=True)
     run = subprocess.run(['./tb'], cwd=tmp_path, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout
-    assert re.search(r'(\d+) vectors, 0 mismatches', run.stdout).group(1) == '64'
+    assert re.search(r'(\d+) vectors, 0 mismatches', run.stdout).group(1) == str(TB_VECTORS)
     log = (tmp_path / 'tb_data/csim_results.log').read_text().split('\n')
     expect = (tmp_path / 'tb_data/tb_output_predictions.dat').read_text().split('\n')
     assert [[float(v) for v in ln.split()] for ln in log] == [[float(v) for v in ln.split()] for ln in expect]
     env = {'AP_TYPES': str(ap), 'PATH': '/usr/bin:/bin', 'CXXFLAGS': '-O0'}
     subprocess.run(['bash', 'build_lib.sh'], cwd=tmp_path, check=True, capture_output=True, env=env)
     run = subprocess.run(['bash', 'run_csim.sh'], cwd=tmp_path, capture_output=True, text=True, env=env)
-    assert run.returncode == 0 and '64 vectors, 0 mismatches' in run.stdout, run.stdout + run.stderr
+    assert run.returncode == 0 and f'{TB_VECTORS} vectors, 0 mismatches' in run.stdout, run.stdout + run.stderr
     lines = (tmp_path / 'tb_data/tb_output_predictions.dat').read_text().splitlines()
     lines[5] = ' '.join(str(float(v) + 1) for v in lines[5].split())  # one wrong expected vector
     (tmp_path / 'tb_data/tb_output_predictions.dat').write_text('\n'.join(lines) + '\n')

@@ -78,3 +78,25 @@ def test_verilator_runs_the_shipped_testbench(tmp_path):
     hgqc.compile(two_port_graph(), tmp_path / 'p', target='verilog', latency_cutoff=1)
     done = _run(tmp_path / 'p' / 'tb' / 'run_verilator.sh')
     assert done.returncode == 0 and 'hgqc testbench: PASS (256 vectors)' in done.stdout, done.stdout[-3000:] + done.stderr
+
+
+@pytest.mark.parametrize('target, simulator', [('verilog', 'iverilog'), ('vhdl', 'ghdl')])
+def test_testbench_vector_count_is_an_option(target, simulator, tmp_path):
+    assert shutil.which(simulator), f'{simulator} is required'
+    hgqc.compile(two_port_graph(), tmp_path / 'p', target=target, latency_cutoff=1, testbench_vectors=5)
+    tb = tmp_path / 'p' / 'tb'
+    assert len((tb / 'in0.hex').read_text().split()) == 5
+    done = _run(tb / f'run_{simulator}.sh')
+    assert done.returncode == 0 and 'hgqc testbench: PASS (5 vectors)' in done.stdout, done.stdout + done.stderr
+
+
+def test_hls_tb_data_vector_count_is_an_option():
+    project = hgqc.compile(two_port_graph(), target='hls4ml', testbench_vectors=3)
+    assert len(project.files['tb_data/tb_input_features.dat'].splitlines()) == 3
+    assert len(project.files['tb_data/tb_output_predictions.dat'].splitlines()) == 3
+
+
+@pytest.mark.parametrize('bad', [0, -4, 2.5])
+def test_testbench_vectors_must_be_positive(bad):
+    with pytest.raises(ValueError, match='testbench_vectors must be a positive integer'):
+        hgqc.compile(two_port_graph(), target='verilog', testbench_vectors=bad)

@@ -175,6 +175,14 @@ def test_bad_clock_period_is_refused(tmp_path, capsys):
     assert 'clock_period' in capsys.readouterr().err and not (tmp_path / 'o').exists()
 
 
+def test_testbench_vectors_option(tmp_path, capsys):
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--testbench-vectors', '9']) == 0
+    assert len((tmp_path / 'o' / 'tb' / 'in0.hex').read_text().split()) == 9
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'p'), '--testbench-vectors', '0']) == 1
+    assert 'testbench_vectors must be a positive integer' in capsys.readouterr().err
+    assert not (tmp_path / 'p').exists()
+
+
 def test_unknown_simulator_is_refused_before_anything_runs(vhdl_project_dir, capsys):
     with pytest.raises(SystemExit):
         main(['verify', str(vhdl_project_dir), '--inputs', 'x.npy', '--simulator', 'modelsim'])
