@@ -1082,33 +1082,19 @@ def _solve(
     candidate (the other variants of a cmvm reuse the strategy that won on its main variant)."""
     if objective not in OBJECTIVES:
         raise ValueError(f'cse objective must be one of {OBJECTIVES}, got {objective!r}')
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim != 2:
-        raise ValueError(f'cmvm weights must be a 2-D (inputs, outputs) matrix, got shape {w.shape}')
-    n_in, n_out = w.shape
-    if types is None:
-        types = [DEFAULT_TYPE] * n_in
-    if len(types) != n_in:
-        raise ValueError(f'{len(types)} input types for a cmvm of {n_in} inputs')
-    if digits is None:
-        digits = csd_matrix(w)
-    b = None if bias is None else [float(v) for v in np.ravel(bias)]
-    if b is not None and len(b) != n_out:
-        raise ValueError(f'{len(b)} biases for a cmvm of {n_out} outputs')
-    plain = _Solver(n_in, digits, n_out, b, types)
-    limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
-    best: dict[str, Any] = plain.program()
-    del plain  # (its term dicts and rows: ~100 MB on a 256x256, not needed by the runs below)
-    if not share:
-        return best, ('trees', 0)
-    large = len(digits) > LARGE_DIGITS
-    if restarts < 0:  # default: RESTARTS_BITS / RESTARTS by objective, fewer on large cmvms
-        big = len(digits) > (RESTART_DIGITS_BITS if objective == 'bits' else RESTART_DIGITS)
-        restarts = 0 if large else (RESTARTS_BITS if objective == 'bits' else RESTARTS) // (2 if big else 1)
-    if decompose_depth < 0:
-        decompose_depth = 0 if large else DECOMPOSE_DEPTH
     if lookahead < 0:
         raise ValueError(f'cse lookahead must be >= 0, got {lookahead}')
+    w, b, types = _checked(weights, bias, types)
+    n_in, n_out = w.shape
+    if digits is None:
+        digits = csd_matrix(w)
+    plain = _Solver(n_in, digits, n_out, b, types)
+    limit = plain.min_depth() + DEPTH_SLACK if max_depth is None else max(max_depth, plain.min_depth())
+    trees: dict[str, Any] = plain.program()
+    del plain  # (its term dicts and rows: ~100 MB on a 256x256, not needed by the runs below)
+    if not share:
+        return trees, ('trees', 0)
+    restarts, decompose_depth = _effort(len(digits), objective, restarts, decompose_depth)
     if only is None:
         salts, depths = list(range(restarts + 1)), list(range(decompose_depth, 0, -1))
         pilots = [0, *depths] if lookahead else []
@@ -1140,20 +1126,55 @@ def _solve(
         if cand is not None and cand['depth'] <= limit:
             cands.append(cand)
             tags.append(('pilot', k))
-    if objective == 'bits':
-        i = _pick_bits(best, cands, types)
-        return (best, ('trees', 0)) if i < 0 else (cands[i], tags[i])
+    i = _pick_bits(trees, cands, types) if objective == 'bits' else _pick_adders(trees, cands, types)
+    return (trees, ('trees', 0)) if i < 0 else (cands[i], tags[i])
+
+
+def _checked(
+    weights: np.ndarray, bias: Sequence[float] | None, types: Sequence[QInterval] | None
+) -> tuple[np.ndarray, list[float] | None, Sequence[QInterval]]:
+    """The weights as a 2-D float64 matrix, the bias as a list and the input types, checked against its shape."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 2:
+        raise ValueError(f'cmvm weights must be a 2-D (inputs, outputs) matrix, got shape {w.shape}')
+    n_in, n_out = w.shape
+    if types is None:
+        types = [DEFAULT_TYPE] * n_in
+    if len(types) != n_in:
+        raise ValueError(f'{len(types)} input types for a cmvm of {n_in} inputs')
+    b = None if bias is None else [float(v) for v in np.ravel(bias)]
+    if b is not None and len(b) != n_out:
+        raise ValueError(f'{len(b)} biases for a cmvm of {n_out} outputs')
+    return w, b, types
+
+
+def _effort(n_digits: int, objective: str, restarts: int, decompose_depth: int) -> tuple[int, int]:
+    """Restarts and decomposition depth, the defaults (-1) resolved by size: ``RESTARTS_BITS`` /
+    ``RESTARTS`` by objective, half as many above ``RESTART_DIGITS_BITS`` / ``RESTART_DIGITS``
+    digits, neither above ``LARGE_DIGITS``."""
+    large = n_digits > LARGE_DIGITS
+    if restarts < 0:
+        big = n_digits > (RESTART_DIGITS_BITS if objective == 'bits' else RESTART_DIGITS)
+        restarts = 0 if large else (RESTARTS_BITS if objective == 'bits' else RESTARTS) // (2 if big else 1)
+    if decompose_depth < 0:
+        decompose_depth = 0 if large else DECOMPOSE_DEPTH
+    return restarts, decompose_depth
+
+
+def _pick_adders(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequence[QInterval]) -> int:
+    """Objective 'adders': the index of the candidate with the fewest adders, then bits, then
+    depth (the first on ties; -1 for the plain CSD ``trees`` when they beat the plain greedy)."""
 
     def rank(prog: dict[str, Any]) -> tuple[int, int, int]:
         adders, bits = program_cost(prog, types)
         return adders, bits, prog['depth']
 
-    score, tag = rank(best), ('trees', 0)
+    score, pick = rank(trees), -1
     for i, cand in enumerate(cands):
         c = rank(cand)
         if c <= score if i == 0 else c < score:
-            best, score, tag = cand, c, tags[i]  # ties go to the shared program (greedy sharing can lose on tiny matrices)
-    return best, tag
+            score, pick = c, i  # ties go to the shared program (greedy sharing can lose on tiny matrices)
+    return pick
 
 
 def _pick_bits(trees: dict[str, Any], cands: list[dict[str, Any]], types: Sequence[QInterval]) -> int:
