@@ -517,6 +517,7 @@ def peer_verilog(
     hwconf: tuple[int, int, int] | None = None,
     prj_name: str | None = None,
     ternary_fuse: bool = True,
+    input_range: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> PeerRTL:
     """Convert an HGQ2 Keras model to Verilog with peer ``name``; write it under ``out_dir``.
 
@@ -528,6 +529,9 @@ def peer_verilog(
 
     Returns ``PeerRTL(files, top, info)``: ``files`` = the top's file, its stage/logic files and the
     static library files it instantiates (IO wrapper excluded), in an order yosys accepts;
+    ``input_range = (low, high, step)`` (arrays of the input's shape without the batch axis) types
+    the input port exactly (the peers' ``FixedVariableArray.from_lhs``) instead of tracing the
+    model's first quantizer on a raw input, which both refuse for a non-WRAP quantizer;
     ``info`` = the peer's estimates (native cost / latency, stages, register bits), trace / write
     times, and ``info['comb']`` = the peer's CombLogic (``comb.predict(x)`` is its bit-exact
     interpreter, handy to check the peer against Keras).
@@ -549,7 +553,11 @@ def peer_verilog(
 
         if n_stages is not None:
             raise ValueError('da4ml has no n_stages; use latency_cutoff (adder levels per stage)')
-        inp, outp = trace_model(keras_model, HWConfig(*(hwconf or (1, -1, -1))), so)
+        from da4ml.trace import FixedVariableArray
+
+        hw = HWConfig(*(hwconf or (1, -1, -1)))
+        port = None if input_range is None else (FixedVariableArray.from_lhs(*input_range, hw, 0.0, so),)
+        inp, outp = trace_model(keras_model, hw, so, inputs=port)
         comb = comb_trace(inp, outp)
         t1 = time.perf_counter()
         rtl = VerilogModel(comb, top, out, latency_cutoff=lc, print_latency=True)
@@ -565,9 +573,11 @@ def peer_verilog(
     else:
         from alkaid.codegen import RTLModel
         from alkaid.converter import trace_model
-        from alkaid.trace import HWConfig, trace
+        from alkaid.trace import FVArray, HWConfig, trace
 
-        inp, outp = trace_model(keras_model, HWConfig(*(hwconf or (1, 1, -1))), so)
+        hw = HWConfig(*(hwconf or (1, 1, -1)))
+        port = None if input_range is None else (FVArray.from_lhs(*input_range, hw, 0.0, so),)
+        inp, outp = trace_model(keras_model, hw, so, inputs=port)
         comb = trace(inp, outp)
         t1 = time.perf_counter()
         kw: dict[str, Any] = dict(latency_cutoff=-1, n_stages=-1)

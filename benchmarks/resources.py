@@ -99,14 +99,16 @@ def bench_hgqc(model, cutoff: int, repeat: int, workdir: Path, synth: bool, extr
     return row
 
 
-def bench_peer(name: str, model, cutoff: int, stages: int, repeat: int, workdir: Path, synth: bool) -> dict:
+def bench_peer(
+    name: str, model, cutoff: int, stages: int, repeat: int, workdir: Path, synth: bool, input_range: tuple | None = None
+) -> dict:
     def run():
         out = workdir / f'{name}_{cutoff}'
         if cutoff <= 0:
-            return peer_verilog(name, model, out, None)
+            return peer_verilog(name, model, out, None, input_range=input_range)
         if name == 'alkaid':
-            return peer_verilog(name, model, out, None, n_stages=stages)
-        return peer_verilog(name, model, out, cutoff)
+            return peer_verilog(name, model, out, None, n_stages=stages, input_range=input_range)
+        return peer_verilog(name, model, out, cutoff, input_range=input_range)
 
     secs, rtl = _median_time(run, repeat)
     comb = rtl.info['comb']
@@ -116,6 +118,7 @@ def bench_peer(name: str, model, cutoff: int, stages: int, repeat: int, workdir:
         'adders': peer_adders(comb),
         'depth': peer_depth(comb),
         'stages': rtl.info.get('n_stages'),
+        'comb': comb,  # the peer's own bit-exact model of this design (``comb.predict``)
     }
     if synth:
         mem = Path(rtl.info['out_dir']) / 'src' / 'memfiles'  # da4ml's lookup-table ROM images ($readmemh)
