@@ -7,7 +7,7 @@ modes), combinational.
 Per model: hgqc's Verilog and da4ml's and alkaid's through ``benchmarks.resources`` (same yosys
 flow: ``synth_xilinx -family xcup -flatten``), adders and adder depth by one definition for all.
 Both peers refuse a non-WRAP quantizer on a raw model input; they are then given an input port
-typed exactly like hgqc's (the first input quantizer's set of outputs per element, ``port typed``).
+typed like hgqc's (the first input quantizer's set of outputs per element, ``port typed``).
 Every peer design is checked with its own bit-exact model (``CombLogic.predict``) against
 ``model.predict`` on ``--n`` inputs (``benchmarks.peer_exactness.inputs``); a design that
 differs computes another function and is left out of the ratio (``differs``). The summary: hgqc
@@ -37,7 +37,8 @@ def first_input_quantizer(model) -> Any:
 
 
 def input_range(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(low, high, step) per input element: the first input quantizer's output set (hgqc's port)."""
+    """(low, high, step) per input element: the first input quantizer's set of outputs (hgqc's port
+    type, before hgqc narrows the elements no output depends on)."""
     from hgqc.testing.models import quantizer_kif
 
     iq = first_input_quantizer(model)
