@@ -1,8 +1,9 @@
 """yosys LUTs beside the peers on more than the three fixtures: the seeded HGQ2 models of
 ``benchmarks.peer_exactness`` (Dense / Conv / pooling / BN / table layers over the quantizer
-modes), combinational.
+modes), combinational by default; ``--latency-cutoff C`` pipelines hgqc and da4ml every C adder
+levels and gives alkaid hgqc's number of stages (the FF column then counts the registers).
 
-    python -m benchmarks.lut_sweep [--models NAME,...] [--n 2000] [--no-yosys]
+    python -m benchmarks.lut_sweep [--models NAME,...] [--n 2000] [--latency-cutoff 0] [--no-yosys]
 
 Per model: hgqc's Verilog and da4ml's and alkaid's through ``benchmarks.resources`` (same yosys
 flow: ``synth_xilinx -family xcup -flatten``), adders and adder depth by one definition for all.
@@ -29,7 +30,7 @@ import numpy as np
 from .resources import _fmt, bench_hgqc, bench_peer  # (imports ``peers`` first: one OpenMP thread)
 
 PEERS = ('da4ml', 'alkaid')
-COLS = ['model', 'tool', 'adders', 'depth', 'luts', 'carry', 'note']
+COLS = ['model', 'tool', 'adders', 'depth', 'stages', 'luts', 'ffs', 'carry', 'note']
 
 
 def first_input_quantizer(model) -> Any:
@@ -52,14 +53,16 @@ def input_range(model) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return low, high, step
 
 
-def peer_row(name: str, model, x: np.ndarray, want: np.ndarray, workdir: Path, synth: bool) -> dict:
+def peer_row(
+    name: str, model, x: np.ndarray, want: np.ndarray, workdir: Path, synth: bool, cutoff: int = 0, stages: int = 0
+) -> dict:
     """One peer's row: raw input first, then the typed port; ``note`` says which and whether it is exact."""
     try:
-        row = bench_peer(name, model, 0, 0, 1, workdir, synth)
+        row = bench_peer(name, model, cutoff, stages, 1, workdir, synth)
         feed, how = x, ''
     except AssertionError:  # both peers assert on a non-WRAP quantizer of the raw input
         port = input_range(model)
-        row = bench_peer(name, model, 0, 0, 1, workdir, synth, input_range=port)
+        row = bench_peer(name, model, cutoff, stages, 1, workdir, synth, input_range=port)
         feed, how = np.asarray(first_input_quantizer(model)(x, training=False)), 'port typed; '
     got = np.asarray(row.pop('comb').predict(feed.reshape(len(x), -1).astype(np.float64), n_threads=1))
     bad = int(np.sum(got.reshape(want.shape) != want))
@@ -75,46 +78,56 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--models', default=','.join(n for n, s in SPECS.items() if s[0] != 'fixture'))
     ap.add_argument('--n', type=int, default=2000)
+    ap.add_argument('--latency-cutoff', type=int, default=0, help='adder levels per stage (0: combinational)')
     ap.add_argument('--no-yosys', action='store_true')
     args = ap.parse_args(argv)
     synth = not args.no_yosys
     ratios: dict[str, float] = {}
+    ff_ratios: dict[str, float] = {}
     table: list[dict] = []
     with tempfile.TemporaryDirectory(prefix='hgqc_lutsweep_') as tmp:
         for name in args.models.split(','):
             model = build(name)
             x = inputs(model, args.n)
             want = np.asarray(model.predict(x, batch_size=1024, verbose=0), np.float64).reshape(len(x), -1)
-            rows = [bench_hgqc(model, 0, 1, Path(tmp), synth)]
+            rows = [bench_hgqc(model, args.latency_cutoff, 1, Path(tmp), synth)]
             for peer in PEERS:
                 if not peer_available(peer):
                     continue
                 try:
                     with warnings.catch_warnings():
                         warnings.simplefilter('ignore')
-                        rows.append(peer_row(peer, model, x, want, Path(tmp), synth))
+                        rows.append(peer_row(peer, model, x, want, Path(tmp), synth, args.latency_cutoff, rows[0]['stages']))
                 except Exception as e:  # noqa: BLE001 - a peer that cannot convert a model is a result too
                     rows.append({'tool': peer, 'note': f'failed: {type(e).__name__}: {str(e)[:80]}'})
             for r in rows:
                 r['model'] = name
                 print(' | '.join(_fmt(r.get(c)) for c in COLS), flush=True)
             table += rows
-            exact = [r['luts'] for r in rows[1:] if r.get('exact') and 'luts' in r]
-            if synth and exact and min(exact) > 0:
-                ratios[name] = rows[0]['luts'] / min(exact)
+            exact = [r for r in rows[1:] if r.get('exact') and 'luts' in r]
+            if synth and exact and min(r['luts'] for r in exact) > 0:
+                ratios[name] = rows[0]['luts'] / min(r['luts'] for r in exact)
+                if args.latency_cutoff and min(r['ffs'] for r in exact) > 0:
+                    ff_ratios[name] = rows[0]['ffs'] / min(r['ffs'] for r in exact)
     print('\n| ' + ' | '.join(COLS) + ' | hgqc / min(exact peers) |\n|' + '---|' * (len(COLS) + 1))
     for r in table:
         ratio = f'{ratios[r["model"]]:.3f}' if r['tool'] == 'hgqc' and r['model'] in ratios else ''
         print('| ' + ' | '.join(_fmt(r.get(c)) for c in COLS) + f' | {ratio} |')
-    if ratios:
-        v = sorted(ratios.values())
-        worst = max(ratios, key=ratios.get)
-        print(
-            f'\n{len(v)} models with an exact peer design: median {statistics.median(v):.3f}, '
-            f'worst {v[-1]:.3f} ({worst}); <= 0.90: {sum(r <= 0.90 for r in v)}, '
-            f'0.90-1.0: {sum(0.90 < r <= 1.0 for r in v)}, > 1.0: {sum(r > 1.0 for r in v)}'
-        )
+    for what, r in (('LUTs', ratios), ('FFs', ff_ratios)):
+        if r:
+            print(summary(what, r))
     return 0
+
+
+def summary(what: str, ratios: dict[str, float]) -> str:
+    """One line: how many models, the median and worst hgqc / min(exact peers) ratio, and the counts per band."""
+    v = sorted(ratios.values())
+    worst = max(ratios, key=ratios.get)
+    return (
+        f'{what}: {len(v)} models with an exact peer design: median {statistics.median(v):.3f}, '
+        f'worst {v[-1]:.3f} ({worst}); <= 0.90: {sum(r <= 0.90 for r in v)}, '
+        f'0.90-1.0: {sum(0.90 < r <= 1.0 for r in v)}, > 1.0: {sum(r > 1.0 for r in v)}'
+    )
 
 
 if __name__ == '__main__':
