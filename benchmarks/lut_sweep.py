@@ -1,7 +1,8 @@
 """yosys LUTs beside the peers on more than the three fixtures: the seeded HGQ2 models of
 ``benchmarks.peer_exactness`` (Dense / Conv / pooling / BN / table layers over the quantizer
 modes), combinational by default; ``--latency-cutoff C`` pipelines hgqc and da4ml every C adder
-levels and gives alkaid hgqc's number of stages (the FF column then counts the registers).
+levels and gives alkaid hgqc's number of stages; the ratios then count only the peer designs with
+as many stages as hgqc's (da4ml's levels are its own, so its stage count can differ).
 
     python -m benchmarks.lut_sweep [--models NAME,...] [--n 2000] [--latency-cutoff 0] [--no-yosys]
 
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(' | '.join(_fmt(r.get(c)) for c in COLS), flush=True)
             table += rows
             exact = [r for r in rows[1:] if r.get('exact') and 'luts' in r]
+            if args.latency_cutoff:  # registers compare only at equal pipeline depth
+                exact = [r for r in exact if r['stages'] == rows[0]['stages']]
             if synth and exact and min(r['luts'] for r in exact) > 0:
                 ratios[name] = rows[0]['luts'] / min(r['luts'] for r in exact)
                 if args.latency_cutoff and min(r['ffs'] for r in exact) > 0:
