@@ -21,6 +21,11 @@ from ..ir.types import TensorType
 INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64
 
 
+def batch_shape(shape: tuple[int, ...]) -> str:
+    """``(N, 8, 8, 1)``: an input's expected array shape, N samples of ``shape``."""
+    return '(' + ', '.join(['N', *map(str, shape)]) + ')'
+
+
 class InterpreterError(HgqcError, ValueError):
     pass
 
@@ -103,7 +108,7 @@ class Interpreter:
         for node, x in zip(g.inputs, feeds):
             x = np.asarray(x)
             if x.shape[1:] != node.shape:
-                raise InterpreterError(f'input "{node.name}": expected shape (N, {node.shape}), got {x.shape}')
+                raise InterpreterError(f'input "{node.name}": expected shape {batch_shape(node.shape)}, got {x.shape}')
             batch = x.shape[0]
             env[node] = x.astype(np.int64)
         remaining = {n: len(n.users) for n in g.nodes.values()}
@@ -137,9 +142,12 @@ class Interpreter:
         return outs[0] if len(outs) == 1 else outs
 
     def to_fixed(self, node: Node, x: np.ndarray) -> np.ndarray:
-        x = np.asarray(x, dtype=np.float64)
+        try:
+            x = np.asarray(x, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise InterpreterError(f'input "{node.name}": numbers expected ({e})') from e
         if x.shape[1:] != node.shape:
-            raise InterpreterError(f'input "{node.name}": expected shape (N, {node.shape}), got {x.shape}')
+            raise InterpreterError(f'input "{node.name}": expected shape {batch_shape(node.shape)}, got {x.shape}')
         q: dict[str, Any] | None = self.graph.input_quant.get(node.name)
         if q is not None:
             if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32, as qonnx

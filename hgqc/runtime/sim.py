@@ -29,7 +29,7 @@ from ..backends.common import pack_port, port_layout, to_hex_lines, unpack_port
 from ..backends.testbench import verilog_dut, vhdl_dut
 from ..errors import HgqcError
 from ..ir.graph import Graph
-from .interpreter import Interpreter
+from .interpreter import Interpreter, batch_shape
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -120,7 +120,7 @@ def check_inputs(graph: Graph, int_inputs: Sequence[np.ndarray]) -> int:
     for node, x in zip(graph.inputs, int_inputs):
         x = np.asarray(x)
         if x.shape[1:] != node.shape or (n is not None and x.shape[0] != n):
-            raise ValueError(f'input "{node.name}": expected shape (N, {node.shape}) with one N, got {x.shape}')
+            raise ValueError(f'input "{node.name}": expected shape {batch_shape(node.shape)} with one N, got {x.shape}')
         n = x.shape[0]
         if x.size and x.dtype.kind not in 'iuO':
             raise ValueError(f'input "{node.name}": integer array expected, got {x.dtype}')

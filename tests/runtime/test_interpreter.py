@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from fractions import Fraction
 from math import floor
 
@@ -58,7 +59,8 @@ def test_refuses_values_wider_than_int64_can_hold():
     [
         (np.array([[0.3]]), 'not on the fixed-point grid'),
         (np.array([[100.0]]), 'outside the input type range'),
-        (np.array([[0.5, 0.5]]), 'expected shape'),
+        (np.array([[0.5, 0.5]]), re.escape('expected shape (N, 1), got (1, 2)')),
+        (np.array([['a']]), 'numbers expected'),
     ],
 )
 def test_bad_inputs_without_declared_quantization(x, msg):
