@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from .backends.common import CLOCK
+from .backends.common import CLOCK, identifier_problem
 from .errors import HgqcError
 from .ir import Graph
 from .project import Project, base_metadata, check_output_dir
 
 TARGETS = ('verilog', 'vhdl', 'hls4ml')
-_IDENT = re.compile(r'^[A-Za-z][A-Za-z0-9_]*$')
 
 
 class CompileError(HgqcError, ValueError):
@@ -66,8 +64,9 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
         opts = CompileOptions(**options)
     except TypeError as e:
         raise CompileError(f'bad option: {e}') from e
-    if not _IDENT.match(opts.top) or len(opts.top) > 64:
-        raise CompileError(f"top name '{opts.top}' is not a legal HDL identifier (letters, digits, '_'; start with a letter)")
+    why = identifier_problem(opts.top)
+    if why:
+        raise CompileError(f"top name '{opts.top}' is not a legal HDL identifier: {why}")
     if opts.top.lower() == CLOCK:
         raise CompileError(f"top name '{opts.top}' is the clock port's name; choose another")
     if output_dir is not None:

@@ -98,7 +98,18 @@ _IDENT = re.compile(r'[A-Za-z][A-Za-z0-9]*(_[A-Za-z0-9]+)*\Z')
 
 def is_identifier(name: str, max_len: int = 64) -> bool:
     """A plain identifier valid in Verilog, SystemVerilog, VHDL and C++ (not reserved anywhere)."""
-    return bool(_IDENT.match(name)) and len(name) <= max_len and name.lower() not in RESERVED
+    return identifier_problem(name, max_len) is None
+
+
+def identifier_problem(name: str, max_len: int = 64) -> str | None:
+    """Why ``name`` is not such an identifier (None: it is one), for error messages."""
+    if not _IDENT.match(name):
+        return "use letters, digits and single '_' between them, starting with a letter"
+    if len(name) > max_len:
+        return f'it is longer than {max_len} characters'
+    if name.lower() in RESERVED:
+        return 'it is a reserved word of Verilog, VHDL or C++ (or of hgqc) in some letter case'
+    return None
 
 
 class Namespace:
@@ -199,8 +210,9 @@ def _port(name: str, ident: str, node: Node) -> dict[str, Any]:
 
 
 def _port_namespace(graph: Graph, top: str) -> tuple[Namespace, dict[str, Any]]:
-    if not is_identifier(top):
-        raise BackendError(f'top module name {top!r} is not a valid identifier (letters, digits, single underscores)')
+    why = identifier_problem(top)
+    if why:
+        raise BackendError(f'top module name {top!r} is not a legal HDL identifier: {why}')
     if top.lower() == CLOCK:
         raise BackendError(f"top module name {top!r} is the clock port's name; choose another")
     ns = Namespace()

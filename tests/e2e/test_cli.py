@@ -88,6 +88,9 @@ def test_bad_model_files(tmp_path, capsys, kind):
 def test_top_name_validated(tmp_path, capsys):
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--top', 'my-top']) == 1
     assert 'top name' in capsys.readouterr().err
+    # refused before any work, with the reason: a reserved word in some language and letter case
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--top', 'Entity']) == 1
+    assert "top name 'Entity' is not a legal HDL identifier: it is a reserved word" in capsys.readouterr().err
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--top', 'clk']) == 1
     assert "is the clock port's name" in capsys.readouterr().err
     assert not (tmp_path / 'o').exists()
