@@ -425,8 +425,8 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
     port_names, port_out = in_names, out_names
     for tensor, port in zip(in_names, port_names):
         shape = ctx.shapes.get(tensor)
-        if shape is None or not shape or shape[0] != 1:
-            raise FrontendError(f"graph input '{port}' has shape {shape}; expected (batch, ...) with static dims")
+        if shape is None or not shape or shape[0] != 1 or 0 in shape:
+            raise FrontendError(f"graph input '{port}' has shape {shape}; expected (batch, ...) with static, nonzero dims")
         fix = 'quantize the input once with a single Quant node'
         ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', fix, _show_modes)
         values[tensor] = InputView(port, np.arange(math.prod(shape[1:]), dtype=np.int64).reshape(shape[1:]))
@@ -461,6 +461,12 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
             if t:
                 values[t] = v
     ctx.node = None
+    for t in out_names:
+        if t not in values:  # (qonnx's cleanup also drops the nodes of an output it folds to a constant)
+            raise FrontendError(
+                f"graph output '{t}' is not produced by any node, or is a constant that qonnx's cleanup folded "
+                'away; hgqc compiles outputs computed from the graph inputs: remove it from the graph outputs'
+            )
     outs = [
         (p, ctx.materialize(values[t]) if isinstance(values[t], Deferred) else values[t]) for t, p in zip(out_names, port_out)
     ]

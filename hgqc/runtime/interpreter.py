@@ -150,11 +150,20 @@ class Interpreter:
             raise InterpreterError(f'input "{node.name}": expected shape {batch_shape(node.shape)}, got {x.shape}')
         q: dict[str, Any] | None = self.graph.input_quant.get(node.name)
         if q is not None:
-            if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32, as qonnx
-                with np.errstate(over='ignore'):
-                    y = ((x.astype(np.float32) / np.float32(q['scale'])) + np.float32(q['zeropt'])).astype(np.float64)
-                # a finite input the float32 prescale overflows saturates, as in qonnx (the port clamps)
-                x = np.where(np.isinf(y) & np.isfinite(x), np.copysign(2.0**128, y), y)
+            if np.isnan(x).any():
+                raise InterpreterError(f'input "{node.name}": inputs contain NaN')
+            with np.errstate(over='ignore'):  # both references read float32 (a float64 input is rounded first)
+                x32 = x.astype(np.float32)
+                if 'scale' in q:  # QONNX input Quant with a non-power-of-two scale: x/scale + zeropt in float32
+                    x32 = (x32 / np.float32(q['scale'])) + np.float32(q['zeropt'])
+            x = x32.astype(np.float64)
+            if Overflow(q['overflow']) is not Overflow.WRAP:  # ±inf saturates, as in both references
+                x = np.where(np.isinf(x), np.copysign(2.0**128, x), x)
+            elif np.isinf(x).any():
+                raise InterpreterError(
+                    f'input "{node.name}": ±inf (or a value beyond float32\'s range) reaches a WRAP quantizer, '
+                    'where Keras computes NaN'
+                )
             return float_to_fixed(
                 x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']), q.get('subnormals', 'ieee')
             )

@@ -18,7 +18,7 @@ from hgq.quantizer.internal import FixedPointQuantizerKBI, FixedPointQuantizerKI
 
 from hgqc.frontend import FrontendError, from_keras, quantizer_to_quantize
 from hgqc.ir import Graph, Op, Overflow, Round, parse_graph, print_graph, verify
-from hgqc.runtime import Interpreter
+from hgqc.runtime import Interpreter, InterpreterError
 from hgqc.runtime.interpreter import float_to_fixed
 from hgqc.testing.models import make_inputs, make_qdense_model
 
@@ -483,3 +483,31 @@ def test_float32_subnormal_inputs_read_as_zero_like_keras(round_mode):
         want = np.asarray(model.predict(x, verbose=0, batch_size=4096), dtype=np.float64)
         assert np.array_equal(Interpreter(from_keras(model)).predict(x), want)
         assert want[-3, 0] == 0  # -1e-45 read as 0 (TRN of the exact value would give -2^-f)
+
+
+@pytest.mark.parametrize('overflow', ['SAT', 'SAT_SYM'])
+@pytest.mark.parametrize('round_mode', ['TRN', 'RND', 'RND_CONV'])
+def test_float64_and_infinite_inputs_read_as_keras_reads_them(overflow, round_mode):
+    """Keras casts a float64 input to float32 first (1 - 1e-12 becomes 1.0; 1e39 becomes inf),
+    and a saturating quantizer clamps +-inf; the interpreter reads inputs the same way."""
+    rng = np.random.default_rng(5)
+    near = np.ldexp(rng.integers(-(2**7), 2**7, 3000), -4) + rng.choice([-1, 1], 3000) * 10.0 ** -rng.integers(8, 14, 3000)
+    near = near[near.astype(np.float32) * 4 != np.float32(0.5 - 2**-25)]  # (test_keras_float32_rounding_deviation)
+    x = np.r_[near, 0.5 - 1e-12, 1 - 1e-12, np.inf, -np.inf, 1e39, -1e300][:, None]  # float64
+    conf = kif_conf(overflow_mode=overflow, round_mode=round_mode, i0=3, f0=2, heterogeneous_axis=())
+    inp = keras.Input((1,))
+    model = keras.Model(inp, Quantizer(conf)(inp))
+    want = np.asarray(model.predict(x, verbose=0, batch_size=4096), dtype=np.float64)
+    assert np.isfinite(want).all()
+    assert np.array_equal(Interpreter(from_keras(model)).predict(x), want)
+
+
+def test_nan_and_wrapped_infinite_inputs_are_refused():
+    """Keras gives NaN for these (no hardware output to match), so the interpreter refuses them."""
+    inp = keras.Input((1,))
+    model = keras.Model(inp, Quantizer(kif_conf(overflow_mode='WRAP', i0=3, f0=2, heterogeneous_axis=()))(inp))
+    interp = Interpreter(from_keras(model))
+    with pytest.raises(InterpreterError, match='reaches a WRAP quantizer'):
+        interp.predict(np.array([[1e39]]))
+    with pytest.raises(InterpreterError, match='contain NaN'):
+        interp.predict(np.array([[np.nan]]))

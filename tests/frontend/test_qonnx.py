@@ -306,6 +306,19 @@ def test_errors_name_the_node():
         from_qonnx(b.model([('x', (2, 18))], [y]))
 
 
+def test_outputs_not_computed_from_the_inputs_and_empty_inputs_are_refused():
+    b = GraphBuilder()
+    x = b.quant('x', 0.25, 4)
+    ghost = b.node('Add', [b.const(np.ones(4)), b.const(np.ones(4))])  # qonnx's cleanup folds it away
+    for outs in ([x, ghost], [x, 'nowhere']):
+        with pytest.raises(FrontendError, match=rf"graph output '{outs[1]}' is not produced by any node"):
+            from_qonnx(b.model([('x', (4,))], outs))
+    b = GraphBuilder()
+    y = b.node('Relu', [b.quant('x', 0.25, 4)])
+    with pytest.raises(FrontendError, match=r"graph input 'x' has shape \(1, 0\).*nonzero dims"):
+        from_qonnx(b.model([('x', (0,))], [y]))
+
+
 def test_input_read_by_two_quants_of_different_modes_is_refused_in_qonnx_terms():
     b = GraphBuilder()
     y1, y2 = b.quant('x', 0.25, 4, mode='HALF_UP', narrow=1), b.quant('x', 0.25, 4, mode='HALF_UP')
