@@ -7,3 +7,7 @@ class HgqcError(Exception):
 
 class ProjectError(HgqcError, ValueError):
     """A project folder is missing, incomplete, or would be overwritten."""
+
+
+class OptionError(HgqcError, ValueError):
+    """A compile option with a value of the wrong type or range."""

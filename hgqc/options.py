@@ -6,6 +6,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from .errors import OptionError
+
 
 @dataclass(frozen=True)
 class CompileOptions:
@@ -57,16 +61,14 @@ class CompileOptions:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.max_adder_depth is not None and self.max_adder_depth < 0:
-            raise ValueError(f'max_adder_depth must be >= 0 or None, got {self.max_adder_depth}')
-        if self.latency_cutoff < 0:
-            raise ValueError(f'latency_cutoff must be >= 0, got {self.latency_cutoff}')
+        if self.max_adder_depth is not None:
+            _check_int('max_adder_depth', self.max_adder_depth, 0, ' or None (minimal depth + 2)')
+        _check_int('latency_cutoff', self.latency_cutoff, 0, ' (0: combinational)')
         if not (isinstance(self.clock_period, (int, float)) and 0 < self.clock_period < 1e6):
-            raise ValueError(f'clock_period must be a positive number of nanoseconds, got {self.clock_period!r}')
-        if not isinstance(self.testbench_vectors, int) or self.testbench_vectors < 1:
-            raise ValueError(f'testbench_vectors must be a positive integer, got {self.testbench_vectors!r}')
-        if self.check_samples < 0:
-            raise ValueError(f'check_samples must be >= 0, got {self.check_samples}')
+            raise OptionError(f'clock_period must be a positive number of nanoseconds, got {self.clock_period!r}')
+        _check_int('testbench_vectors', self.testbench_vectors, 1)
+        _check_int('check_samples', self.check_samples, 0)
+        _check_int('seed', self.seed, 0)
 
         if self.pipeline is not None:
             object.__setattr__(self, 'pipeline', tuple(self.pipeline))
@@ -74,3 +76,9 @@ class CompileOptions:
     def replace(self, **changes: Any) -> CompileOptions:
         """A copy with some fields changed (the object itself is immutable)."""
         return dataclasses.replace(self, **changes)
+
+
+def _check_int(name: str, value: Any, least: int, also: str = '') -> None:
+    """An option that must be an integer (not a bool or a float) of at least ``least``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise OptionError(f'{name} must be an integer >= {least}{also}, got {value!r}')

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import HgqcError
 from ..ir.fixed import Overflow, Round
 from ..ir.graph import Graph, Node
 from ..ir.ops import Op, make_table, table_entry, table_keys
@@ -70,6 +71,10 @@ def _cover(tab: dict[str, Any], q: Any) -> dict[str, Any]:
     pre, post = max(0, lo - k0), max(0, k1 - hi)
     values = np.concatenate([np.repeat(vals[:1], pre), vals, np.repeat(vals[-1:], post)])
     return make_table(lo - pre, fi, int(tab['f']), values)
+
+
+class LoweringError(HgqcError, ValueError):
+    """A node hgqc cannot build exactly (a refusal naming it and what to change, not a bug)."""
 
 
 class _Lowerer:
@@ -203,7 +208,7 @@ class _Lowerer:
         try:
             fix = average_correction(t.lo, t.hi, t.f, d, f, rnd)
         except AverageError as e:
-            raise ValueError(
+            raise LoweringError(
                 f'"{n.name}": Keras computes this average over {d} elements as float32 sum * float32(1/{d}), '
                 f"which can round differently from the exact average at its quantizer's rounding boundaries, "
                 f'and hgqc cannot reproduce it here: {e}. Narrow the quantizer of the averaged values '
@@ -293,7 +298,7 @@ class _Lowerer:
             except ValueError as e:  # name the node (its layer) unless the message does
                 if f'"{n.name}"' in str(e):
                     raise
-                raise ValueError(f'{n.op.value} "{n.name}": {e}') from e
+                raise (LoweringError if isinstance(e, HgqcError) else ValueError)(f'{n.op.value} "{n.name}": {e}') from e
         self.g.inputs = [self.inputs[i] for i in self.src.inputs]
         for name, v in self.src.outputs:
             self.g.add_output(name, self.output(name, v))
@@ -331,7 +336,10 @@ def division_by_multiply(lo: int, hi: int, fx: int, f: int, d: int, mode: Round)
     cx = alpha * m
     c = (beta - base) * m + ((base // q) << s)
     if abs(cx) >= 2**53 or abs(c) >= 2**53:
-        raise ValueError(f'division by {d} over [{lo}, {hi}] * 2^-{fx} needs constants wider than float64')
+        raise LoweringError(
+            f'an average over {d} elements of values in [{lo}, {hi}] * 2^-{fx} needs constants wider than float64; '
+            'narrow the quantizer of the averaged values'
+        )
     return math.ldexp(float(cx), fx - s - f), math.ldexp(float(c), -s - f)
 
 

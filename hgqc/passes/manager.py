@@ -215,7 +215,7 @@ class PassManager:
             t0 = time.perf_counter()
             try:
                 out = fn(graph, self.options)
-            except PassError:
+            except (PassError, HgqcError):  # (a refusal names its node and what to change)
                 raise
             except Exception as e:  # noqa: BLE001 - any failure is reported with the pass history
                 raise PassError(name, before, f'{type(e).__name__}: {e}') from e

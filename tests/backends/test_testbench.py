@@ -98,5 +98,5 @@ def test_hls_tb_data_vector_count_is_an_option():
 
 @pytest.mark.parametrize('bad', [0, -4, 2.5])
 def test_testbench_vectors_must_be_positive(bad):
-    with pytest.raises(ValueError, match='testbench_vectors must be a positive integer'):
+    with pytest.raises(ValueError, match='testbench_vectors must be an integer >= 1'):
         hgqc.compile(two_port_graph(), target='verilog', testbench_vectors=bad)

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 import hgqc
-from hgqc.errors import ProjectError
+from hgqc.errors import OptionError, ProjectError
+from hgqc.options import CompileOptions
 from hgqc.project import Project
 from hgqc.testing.models import make_qdense_model
 
@@ -77,9 +78,19 @@ def test_every_user_error_is_an_hgqc_error():
     from hgqc.frontend.errors import FrontendError
     from hgqc.ir.text import ParseError
     from hgqc.passes.average import AverageError
+    from hgqc.passes.lower import LoweringError
     from hgqc.runtime.interpreter import InterpreterError
 
-    for cls in (FrontendError, BackendError, ParseError, AverageError, InterpreterError, ProjectError):
+    for cls in (
+        FrontendError,
+        BackendError,
+        ParseError,
+        AverageError,
+        LoweringError,
+        InterpreterError,
+        ProjectError,
+        OptionError,
+    ):
         assert issubclass(cls, hgqc.HgqcError) and issubclass(cls, ValueError), cls
     with pytest.raises(hgqc.HgqcError, match='cannot read model'):
         hgqc.load_graph('no_such_model.keras')
@@ -90,6 +101,44 @@ def test_bad_options_are_clear(model):
         hgqc.compile(model, not_an_option=1)
     with pytest.raises(ValueError, match='unknown target'):
         hgqc.compile(model, target='vhdl2')
+
+
+@pytest.mark.parametrize(
+    ('option', 'value', 'msg'),
+    [
+        ('latency_cutoff', None, r'latency_cutoff must be an integer >= 0 \(0: combinational\), got None'),
+        ('latency_cutoff', 1.5, 'latency_cutoff must be an integer >= 0'),
+        ('latency_cutoff', '2', 'latency_cutoff must be an integer >= 0'),
+        ('max_adder_depth', True, 'max_adder_depth must be an integer >= 0 or None'),
+        ('check_samples', -1, 'check_samples must be an integer >= 0'),
+        ('seed', 0.5, 'seed must be an integer >= 0'),
+    ],
+)
+def test_option_types_are_checked(model, tmp_path, option, value, msg):
+    with pytest.raises(hgqc.HgqcError, match=msg):
+        hgqc.compile(model, tmp_path / 'out', **{option: value})
+    assert not (tmp_path / 'out').exists()
+    assert CompileOptions(**{option: np.int64(3)})  # numpy integers are integers
+
+
+def test_refusal_found_while_lowering_is_an_hgqc_error(tmp_path):
+    """A non-power-of-two average Keras rounds in float32, over more sums than hgqc can check."""
+    import keras
+    from hgq.layers import Quantizer
+    from hgq.quantizer import QuantizerConfig
+
+    from hgqc.passes.lower import LoweringError
+
+    conf = QuantizerConfig('kif', 'datalane', overflow_mode='WRAP', round_mode='TRN', heterogeneous_axis=())
+    inp = keras.Input((5, 4, 1))
+    q1, q2 = Quantizer(conf, name='q1'), Quantizer(conf, name='q2')
+    m = keras.Model(inp, q2(keras.layers.GlobalAveragePooling2D(name='avg')(q1(inp))))
+    for q, (k, i, f) in ((q1, (1, 8, 12)), (q2, (1, 8, 4))):  # 21-bit inputs: the sum of 20 takes ~2^25 values
+        for v, x in zip((q.quantizer._k, q.quantizer._i, q.quantizer._f), (k, i, f)):
+            v.assign(np.full(v.shape, x, v.dtype))
+    with pytest.raises(LoweringError, match=r'"q2.*average over 20 elements.*more than the \d+ hgqc can check. Narrow'):
+        hgqc.compile(m, tmp_path / 'out')
+    assert not (tmp_path / 'out').exists()
 
 
 def test_iverilog_verification(model, tmp_path):

@@ -182,7 +182,7 @@ def test_testbench_vectors_option(tmp_path, capsys):
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'o'), '--testbench-vectors', '9']) == 0
     assert len((tmp_path / 'o' / 'tb' / 'in0.hex').read_text().split()) == 9
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'p'), '--testbench-vectors', '0']) == 1
-    assert 'testbench_vectors must be a positive integer' in capsys.readouterr().err
+    assert 'testbench_vectors must be an integer >= 1' in capsys.readouterr().err
     assert not (tmp_path / 'p').exists()
 
 
