@@ -721,6 +721,32 @@ def _check_float32(g: Graph) -> None:
             KerasExactnessWarning,
             stacklevel=caller_stacklevel(),
         )
+    for what, width in _wide_wraps(g):
+        warnings.warn(
+            f'{what}: a WRAP quantizer {width} bits wide; Keras wraps in float32, which is exact on a value '
+            f'x only while |x| * 2^f + 2^({width}-1) < 2^{F32_EXACT_BITS}, so model.predict can differ from the '
+            f'hardware on overflowing values here; use at most {F32_EXACT_BITS - 1} bits (exact up to 3x the range) or SAT',
+            KerasExactnessWarning,
+            stacklevel=caller_stacklevel(),
+        )
+
+
+def _wide_wraps(g: Graph) -> list[tuple[str, int]]:
+    """Ports and quantize nodes (first of each name) whose wrap-around Keras cannot compute exactly in float32
+    on any overflowing value: a W-bit wrap shifts by 2^(W-1) first, so the sum reaches 2^24 once W >= 24."""
+    out = []
+    for name, q in g.input_quant.items():
+        width = int(np.max(q['k'] + q['i'] + q['f'], initial=0))
+        if q['overflow'] == Overflow.WRAP.value and width >= F32_EXACT_BITS:
+            out.append((f"input '{name}'", width))
+    seen: set[str] = set()
+    for n in g.nodes.values():
+        if n.op is Op.QUANTIZE and n.attrs['overflow'] == Overflow.WRAP.value and n.name not in seen:
+            width = int(np.max(np.asarray(n.attrs['k']) + n.attrs['i'] + n.attrs['f'], initial=0))
+            if width >= F32_EXACT_BITS:
+                seen.add(n.name)
+                out.append((f"layer '{n.name}'", width))
+    return out
 
 
 # =========================================================================== handlers

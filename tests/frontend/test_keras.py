@@ -470,6 +470,31 @@ def test_keras_float32_rounding_is_warned_where_it_can_happen():
         from_keras(_wide_dense(0, 4))  # 9-bit inputs times 7-bit weights: 20-bit sums, exact
 
 
+def _wrap_model(i: int) -> keras.Model:
+    conf = kif_conf(overflow_mode='WRAP', round_mode='TRN', i0=i, f0=14, heterogeneous_axis=())
+    inp = keras.Input((1,), name='x')
+    dense = QDense(1, iq_conf=kif_conf(i0=4, f0=4), kernel_initializer='ones', name='d')
+    return keras.Model(inp, Quantizer(conf, name='q2')(dense(Quantizer(conf, name='q1')(inp))))
+
+
+def test_wrap_quantizers_wider_than_float32_are_warned():
+    """Keras wraps x in float32 as (x * 2^f + 2^(W-1)) mod 2^W: exact while that sum stays below
+    2^24, so never on overflowing values at W >= 24, and up to 3x the range at W = 23."""
+    import warnings
+
+    from hgqc.frontend.keras import KerasExactnessWarning
+
+    wide = _wrap_model(9)  # k + i + f = 1 + 9 + 14 = 24 bits
+    with pytest.warns(KerasExactnessWarning, match=r"input 'x': a WRAP quantizer 24 bits wide") as rec:
+        g = from_keras(wide)
+    assert any("layer 'q2': a WRAP quantizer 24 bits wide" in str(r.message) for r in rec)
+    x = np.random.default_rng(0).uniform(-760, 760, (20000, 1)).astype(np.float32)  # < 3x the 23-bit range
+    assert np.count_nonzero(Interpreter(g).predict(x) != wide.predict(x, verbose=0, batch_size=4096)) > 0  # Keras rounds
+    with warnings.catch_warnings():
+        warnings.simplefilter('error', KerasExactnessWarning)
+        assert_exact(_wrap_model(8), x)  # 23 bits: no warning, and exact on these overflowing values
+
+
 @pytest.mark.parametrize('round_mode', ['TRN', 'RND', 'RND_CONV'])
 def test_float32_subnormal_inputs_read_as_zero_like_keras(round_mode):
     """XLA CPU flushes float32 subnormals to zero (inputs, and x * 2^f below the normal range)."""
