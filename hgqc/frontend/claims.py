@@ -60,10 +60,15 @@ class InputClaims:
                 self.values[e], self.owner[e] = row, who
             elif not np.array_equal(self.values[e], row):
                 where = tuple(int(w) for w in np.unravel_index(e, self.shape))
+                by = (
+                    f"by {self.noun} '{prev}' and as {self._show(row)} by {self.noun} '{who}'"
+                    if prev != who
+                    else f"and as {self._show(row)}, both by {self.noun} '{who}' (it reads the element more than once, "
+                    'e.g. through a per-output quantizer)'
+                )
                 raise FrontendError(
-                    f"input '{self.name}' element {where} is quantized as {self._show(self.values[e])} by {self.noun} "
-                    f"'{prev}' and as {self._show(row)} by {self.noun} '{who}'; an input port holds one "
-                    f'quantization: {self.fix}'
+                    f"input '{self.name}' element {where} is quantized as {self._show(self.values[e])} {by}; an input "
+                    f'port holds one quantization: {self.fix}'
                 )
 
     def _show(self, row: np.ndarray) -> str:

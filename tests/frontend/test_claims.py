@@ -34,6 +34,16 @@ def test_conflicting_parameters_name_element_and_both_claimants() -> None:
         c.claim(np.array([5]), np.array([[1, 2, 4]]), MODES, 'b')
 
 
+def test_one_layer_quantizing_an_element_two_ways_is_named_once() -> None:
+    c = _claims()
+    with pytest.raises(
+        FrontendError,
+        match=r"element \(0, 1\) is quantized as \(k=1, i=2, f=3\) and as \(k=1, i=2, f=4\), both by layer 'a' "
+        r'\(it reads the element more than once',
+    ):
+        c.claim(np.array([1, 1]), np.array([[1, 2, 3], [1, 2, 4]]), MODES, 'a')
+
+
 def test_conflicting_modes_are_refused() -> None:
     c = _claims()
     c.claim(np.array([0]), np.array([[1, 2, 3]]), MODES, 'a')
