@@ -324,6 +324,8 @@ def _read_proto(model: Any) -> onnx.ModelProto:
         p = Path(model)
         if not p.is_file():
             raise FrontendError(f"cannot read model '{model}': file not found")
+        if p.stat().st_size == 0:
+            raise FrontendError(f"cannot read model '{model}': the file is empty")
         try:
             return onnx.load(str(p))
         except Exception as e:  # noqa: BLE001 - any parse failure is one message
@@ -403,6 +405,8 @@ def _shapes(model: Any) -> dict[str, tuple[int, ...]]:
     g = model.model.graph
     out = {}
     for vi in list(g.input) + list(g.output) + list(g.value_info):
+        if vi.name in out or not vi.type.tensor_type.HasField('shape'):  # (an output without a shape says nothing)
+            continue
         dims = vi.type.tensor_type.shape.dim
         if all(d.HasField('dim_value') for d in dims):
             out[vi.name] = tuple(int(d.dim_value) for d in dims)
@@ -423,6 +427,8 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
     in_names = [v.name for v in g.input if v.name not in values]
     out_names = [v.name for v in g.output]
     port_names, port_out = in_names, out_names
+    if not out_names:
+        raise FrontendError(f"model '{gname}' has no graph outputs: nothing to compile")
     for tensor, port in zip(in_names, port_names):
         shape = ctx.shapes.get(tensor)
         if shape is None or not shape or shape[0] != 1 or 0 in shape:

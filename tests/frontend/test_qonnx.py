@@ -317,6 +317,18 @@ def test_outputs_not_computed_from_the_inputs_and_empty_inputs_are_refused():
     y = b.node('Relu', [b.quant('x', 0.25, 4)])
     with pytest.raises(FrontendError, match=r"graph input 'x' has shape \(1, 0\).*nonzero dims"):
         from_qonnx(b.model([('x', (0,))], [y]))
+    b = GraphBuilder()  # an input that is also an output (whose value info has no shape)
+    x = b.quant('x', 0.25, 4)
+    with pytest.raises(FrontendError, match="graph input 'z' reaches model output 'z' without a Quant"):
+        from_qonnx(b.model([('x', (4,)), ('z', (4,))], [x, 'z']))
+    with pytest.raises(FrontendError, match="model 'g' has no graph outputs"):
+        from_qonnx(GraphBuilder().model([], []))
+
+
+def test_empty_file_is_not_a_model(tmp_path):
+    (tmp_path / 'm.onnx').write_bytes(b'')
+    with pytest.raises(FrontendError, match=r"cannot read model .*m.onnx': the file is empty"):
+        from_qonnx(tmp_path / 'm.onnx')
 
 
 def test_input_read_by_two_quants_of_different_modes_is_refused_in_qonnx_terms():
