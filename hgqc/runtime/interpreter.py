@@ -94,7 +94,8 @@ class Interpreter:
             if n.type.max_width > INT64_SAFE_WIDTH:
                 raise InterpreterError(
                     f'%{n.id} ({n.op.value} "{n.name}") is {n.type.max_width} bits wide; the int64 '
-                    f'interpreter supports at most {INT64_SAFE_WIDTH} bits'
+                    f'interpreter (which hgqc runs on every design it writes) supports at most {INT64_SAFE_WIDTH} '
+                    'bits: narrow the quantizers feeding it'
                 )
 
     def run_int(self, feeds: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
