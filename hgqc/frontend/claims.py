@@ -33,9 +33,11 @@ class InputClaims:
         noun: str,
         fix: str,
         show_modes: Callable[[tuple[Round, Overflow]], str] | None = None,
+        show_values: Callable[[dict[str, float]], str] | None = None,
     ):
         self.name, self.shape, self.fields, self.noun, self.fix = name, shape, fields, noun, fix
         self.show_modes = show_modes or (lambda m: f'{m[0].value}/{m[1].value}')  # in the frontend's own terms
+        self.show_values = show_values
         size = math.prod(shape)
         self.values = np.zeros((size, len(fields)), dtype=np.float64)  # ints and float32s are exact in float64
         self.owner: list[str | None] = [None] * size
@@ -72,6 +74,8 @@ class InputClaims:
                 )
 
     def _show(self, row: np.ndarray) -> str:
+        if self.show_values is not None:
+            return self.show_values(dict(zip(self.fields, row.tolist())))
         return '(' + ', '.join(f'{n}={float(v):g}' for n, v in zip(self.fields, row)) + ')'
 
     def param(self, field: str, dtype: type = np.int64) -> np.ndarray:

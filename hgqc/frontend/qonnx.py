@@ -84,6 +84,15 @@ def _show_modes(modes: tuple[Round, Overflow]) -> str:
     return f'rounding_mode {names}, narrow={int(modes[1] is Overflow.SAT_SYM)}'
 
 
+def _show_claim(v: dict[str, float]) -> str:
+    """An input element's quantization as the fixed-point type it becomes (and the float32 prescale, if any)."""
+    k, i, f = int(v['k']), int(v['i']), int(v['f'])
+    out = f'{"signed" if k else "unsigned"} {k + i + f} bits at step 2^{-f}'
+    if v['scale'] != 1 or v['zeropt'] != 0:
+        out += f' after x / {v["scale"]:g} + {v["zeropt"]:g}'
+    return f'({out})'
+
+
 # =========================================================================== values
 
 
@@ -434,7 +443,7 @@ def from_qonnx(model: Any, name: str | None = None) -> Graph:
         if shape is None or not shape or shape[0] != 1 or 0 in shape:
             raise FrontendError(f"graph input '{port}' has shape {shape}; expected (batch, ...) with static, nonzero dims")
         fix = 'quantize the input once with a single Quant node'
-        ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', fix, _show_modes)
+        ctx.claims[port] = InputClaims(port, shape[1:], _CLAIM_FIELDS, 'node', fix, _show_modes, _show_claim)
         values[tensor] = InputView(port, np.arange(math.prod(shape[1:]), dtype=np.int64).reshape(shape[1:]))
     opset = _opset(wrapped)
     ctx.opsets = {imp.domain: int(imp.version) for imp in wrapped.model.opset_import}

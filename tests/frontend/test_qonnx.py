@@ -338,6 +338,18 @@ def test_input_read_by_two_quants_of_different_modes_is_refused_in_qonnx_terms()
         FrontendError, match=r"rounding_mode HALF_UP, narrow=1 by node 'Quant_\d+' and with rounding_mode HALF_UP, narrow=0"
     ):
         from_qonnx(b.model([('x', (2,))], [y1, y2]))
+    b = GraphBuilder()
+    y1, y2 = b.quant('x', 0.25, 4), b.quant('x', 0.5, 4, signed=0)
+    with pytest.raises(
+        FrontendError,
+        match=r"element \(0,\) is quantized as \(signed 4 bits at step 2\^-2\) by node 'Quant_\d+' "
+        r'and as \(unsigned 4 bits at step 2\^-1\) by node',
+    ):
+        from_qonnx(b.model([('x', (2,))], [y1, y2]))
+    b = GraphBuilder()
+    y1, y2 = b.quant('x', 0.3, 4), b.quant('x', 0.25, 4)
+    with pytest.raises(FrontendError, match=r'\(signed 4 bits at step 2\^0 after x / 0.3 \+ 0\)'):
+        from_qonnx(b.model([('x', (2,))], [y1, y2]))
 
 
 def test_wide_sums_warn_about_float32():
