@@ -201,6 +201,17 @@ def test_wide_ports_are_refused_by_the_int64_bridge():
         CSimulator(emit_hls(g), g)
 
 
+def test_ports_too_wide_for_tb_data_get_a_run_csim_that_says_so(tmp_path):
+    g = Graph('wide')
+    x = g.add_input('x', TensorType.uniform((1,), QInterval(-(1 << 56), 1 << 56, 0)))  # 58 bits: over double's 53
+    g.add_output('y', x)
+    files = emit_hls(g)
+    assert not any(p.startswith('tb_data/') for p in files)
+    (tmp_path / 'run_csim.sh').write_text(files['run_csim.sh'])
+    run = subprocess.run(['bash', str(tmp_path / 'run_csim.sh')], capture_output=True, text=True)
+    assert run.returncode == 2 and 'wider than 53 bits' in run.stderr and '--simulator gxx' in run.stderr
+
+
 # =========================================================================== table op
 
 
