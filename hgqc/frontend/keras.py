@@ -732,14 +732,10 @@ def _check_float32(g: Graph) -> None:
 
 
 def _wide_wraps(g: Graph) -> list[tuple[str, int]]:
-    """Ports and quantize nodes (first of each name) whose wrap-around Keras cannot compute exactly in float32
+    """Quantize nodes (first of each name) whose wrap-around Keras cannot compute exactly in float32
     on any overflowing value: a W-bit wrap shifts by 2^(W-1) first, so the sum reaches 2^24 once W >= 24."""
     out = []
-    for name, q in g.input_quant.items():
-        width = int(np.max(q['k'] + q['i'] + q['f'], initial=0))
-        if q['overflow'] == Overflow.WRAP.value and width >= F32_EXACT_BITS:
-            out.append((f"input '{name}'", width))
-    seen: set[str] = set()
+    seen: set[str] = set()  # (an input port's wrap is reproduced as Keras computes it: hgqc.runtime.keras_wrap)
     for n in g.nodes.values():
         if n.op is Op.QUANTIZE and n.attrs['overflow'] == Overflow.WRAP.value and n.name not in seen:
             width = int(np.max(np.asarray(n.attrs['k']) + n.attrs['i'] + n.attrs['f'], initial=0))

@@ -17,6 +17,7 @@ from ..ir.fixed import Overflow, Round, overflow, requantize, shift_round
 from ..ir.graph import Graph, Node
 from ..ir.ops import OPS, Op
 from ..ir.types import TensorType
+from .keras_wrap import KERAS_WRAP_ROUNDS, keras_wrap
 
 INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64
 
@@ -165,6 +166,13 @@ class Interpreter:
                     f'input "{node.name}": ±inf (or a value beyond float32\'s range) reaches a WRAP quantizer, '
                     'where Keras computes NaN'
                 )
+            elif q.get('subnormals') == 'zero' and Round(q['round']) in KERAS_WRAP_ROUNDS:  # a Keras port: its float32 wrap
+                x = keras_wrap(_flush_to_zero(x, q['f']), q['k'], q['i'], q['f'], Round(q['round']))
+                if np.isnan(x).any():
+                    raise InterpreterError(
+                        f'input "{node.name}": Keras\' float32 wrap-around gives some of these inputs a value outside '
+                        'the input type (a WRAP quantizer of more than 24 bits), which no port value equals'
+                    )
             return float_to_fixed(
                 x, q['k'], q['i'], q['f'], Round(q['round']), Overflow(q['overflow']), q.get('subnormals', 'ieee')
             )

@@ -471,28 +471,46 @@ def test_keras_float32_rounding_is_warned_where_it_can_happen():
 
 
 def _wrap_model(i: int) -> keras.Model:
-    conf = kif_conf(overflow_mode='WRAP', round_mode='TRN', i0=i, f0=14, heterogeneous_axis=())
+    """A SAT input port (read exactly: float32 values keep their bits) feeding a WRAP quantizer of 1 + i + 14 bits."""
     inp = keras.Input((1,), name='x')
-    dense = QDense(1, iq_conf=kif_conf(i0=4, f0=4), kernel_initializer='ones', name='d')
-    return keras.Model(inp, Quantizer(conf, name='q2')(dense(Quantizer(conf, name='q1')(inp))))
+    q1 = Quantizer(kif_conf(overflow_mode='SAT', round_mode='TRN', i0=12, f0=14, heterogeneous_axis=()), name='q1')
+    q2 = Quantizer(kif_conf(overflow_mode='WRAP', round_mode='TRN', i0=i, f0=14, heterogeneous_axis=()), name='q2')
+    return keras.Model(inp, q2(q1(inp)))
 
 
 def test_wrap_quantizers_wider_than_float32_are_warned():
-    """Keras wraps x in float32 as (x * 2^f + 2^(W-1)) mod 2^W: exact while that sum stays below
-    2^24, so never on overflowing values at W >= 24, and up to 3x the range at W = 23."""
+    """Keras wraps x in float32 as (x + 2^(W-1) * 2^-f) mod 2^(W-f): exact while x * 2^f + 2^(W-1)
+    stays below 2^24, so never on overflowing values at W >= 24, and up to 3x the range at W = 23.
+    (An input port's wrap is reproduced as Keras computes it: ``test_wrapped_input_ports_follow_keras``.)"""
     import warnings
 
     from hgqc.frontend.keras import KerasExactnessWarning
 
     wide = _wrap_model(9)  # k + i + f = 1 + 9 + 14 = 24 bits
-    with pytest.warns(KerasExactnessWarning, match=r"input 'x': a WRAP quantizer 24 bits wide") as rec:
+    with pytest.warns(KerasExactnessWarning, match=r"layer 'q2': a WRAP quantizer 24 bits wide") as rec:
         g = from_keras(wide)
-    assert any("layer 'q2': a WRAP quantizer 24 bits wide" in str(r.message) for r in rec)
-    x = np.random.default_rng(0).uniform(-760, 760, (20000, 1)).astype(np.float32)  # < 3x the 23-bit range
+    assert len(rec) == 1
+    x = np.random.default_rng(0).uniform(-4000, 4000, (20000, 1)).astype(np.float32)
     assert np.count_nonzero(Interpreter(g).predict(x) != wide.predict(x, verbose=0, batch_size=4096)) > 0  # Keras rounds
     with warnings.catch_warnings():
         warnings.simplefilter('error', KerasExactnessWarning)
-        assert_exact(_wrap_model(8), x)  # 23 bits: no warning, and exact on these overflowing values
+        assert_exact(_wrap_model(8), x / 5.3)  # 23 bits: no warning, and exact up to 3x the range (|x| < 768)
+
+
+@pytest.mark.parametrize('round_mode', ['TRN', 'RND', 'RND_CONV', 'TRN_ZERO', 'RND_ZERO', 'RND_MIN_INF', 'RND_INF'])
+@pytest.mark.parametrize('kif', [(1, 2, 6), (0, 12, 12), (1, 10, 14), (1, 6, -2)])
+def test_wrapped_input_ports_follow_keras(round_mode, kif):
+    """A WRAP input quantizer on values far beyond its range: Keras' float32 rounding and wrap
+    round there (x * 2^f + 2^(W-1) >= 2^24), and the port takes the value Keras computes."""
+    k, i, f = kif
+    rng = np.random.default_rng(7)
+    x = np.r_[
+        rng.normal(0, 1, 2000) * 10.0 ** rng.integers(-3, 8, 2000),
+        np.ldexp(rng.integers(-(2**20), 2**20, 2000), -f - 1) * 2.0 ** rng.integers(0, 12, 2000),  # ties, far out
+    ]
+    conf = kif_conf(overflow_mode='WRAP', round_mode=round_mode, i0=i, f0=f, k0=bool(k), heterogeneous_axis=())
+    inp = keras.Input((1,))
+    assert_exact(keras.Model(inp, Quantizer(conf)(inp)), x.astype(np.float32)[:, None])
 
 
 @pytest.mark.parametrize('round_mode', ['TRN', 'RND', 'RND_CONV'])
