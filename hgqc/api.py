@@ -35,8 +35,14 @@ def load_graph(model: Any) -> Graph:
         from .frontend.qonnx import from_qonnx
 
         return from_qonnx(model)
-    from .frontend.keras import from_keras
-
+    try:
+        from .frontend.keras import from_keras
+    except ModuleNotFoundError as e:  # e.g. KERAS_BACKEND=tensorflow without TensorFlow installed
+        backend = os.environ.get('KERAS_BACKEND')
+        raise CompileError(
+            f'cannot load Keras with KERAS_BACKEND={backend!r}: {e}; hgqc needs Keras on jax (its default): '
+            'unset KERAS_BACKEND or set it to jax'
+        ) from e
     return from_keras(model)
 
 
@@ -70,7 +76,7 @@ def compile(  # noqa: A001 - the natural name for a compiler's entry point
     if opts.top.lower() == CLOCK:
         raise CompileError(f"top name '{opts.top}' is the clock port's name; choose another")
     if output_dir is not None:
-        check_output_dir(Path(output_dir), force)
+        check_output_dir(Path(output_dir), force, Path(model) if isinstance(model, (str, os.PathLike)) else None)
     tensor_graph = load_graph(model)
     pm = PassManager(list(opts.pipeline or DEFAULT_PIPELINE), opts)
     graph = pm.run(tensor_graph.copy())

@@ -25,7 +25,12 @@ SUBCOMMANDS = ('run', 'verify', 'report')
 
 
 def _compile_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='hgqc', description='Compile an HGQ2 (.keras) or QONNX (.onnx) model to bit-exact hardware.')
+    p = argparse.ArgumentParser(
+        prog='hgqc',
+        description='Compile an HGQ2 (.keras) or QONNX (.onnx) model to bit-exact hardware.',
+        epilog='Then: `hgqc run OUT --inputs X.npy --out Y.npy` (bit-exact interpreter), `hgqc verify OUT --inputs X.npy '
+        '[--expect Y.npy]` (simulation vs interpreter), `hgqc report OUT`; `hgqc run --help` etc. for their options.',
+    )
     p.add_argument('model', help='model file (.keras or .onnx)')
     p.add_argument('-o', '--output', required=True, help='output project folder')
     p.add_argument(
@@ -90,12 +95,28 @@ def _sub_parser(cmd: str) -> argparse.ArgumentParser:
     return p
 
 
-def _load_inputs(path: str, project) -> list[np.ndarray]:
+_NUMPY_MAGIC = (b'\x93NUMPY', b'PK\x03\x04')  # .npy, and .npz (a zip archive)
+
+
+def _load_arrays(path: str, what: str):
+    """``np.load`` of a user's .npy/.npz file, with errors that name the option and the file."""
     p = Path(path)
     try:
-        data = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:  # EOFError: an empty file
-        raise ValueError(f"cannot read inputs '{p}': {e}") from e
+        with open(p, 'rb') as fh:
+            head = fh.read(6)
+        if not head.startswith(_NUMPY_MAGIC):
+            raise ValueError('not a .npy or .npz file written by numpy (np.save / np.savez)')
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:  # EOFError: a truncated file
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else e
+        if isinstance(e, ValueError) and 'pickled' in str(e):
+            reason = 'it holds Python objects (pickled), not numbers'
+        raise ValueError(f"cannot read {what} '{p}': {reason}") from e
+
+
+def _load_inputs(path: str, project) -> list[np.ndarray]:
+    p = Path(path)
+    data = _load_arrays(path, '--inputs')
     names = [n.name for n in project.graph.inputs]
     if isinstance(data, np.ndarray):
         if len(names) != 1:
@@ -107,12 +128,25 @@ def _load_inputs(path: str, project) -> list[np.ndarray]:
     return [data[n] for n in names]
 
 
-def _save_outputs(path: str, project, outs) -> None:
+def _out_path(path: str, project) -> Path:
+    """The file ``--out`` names (numpy adds .npy / .npz), checked writable before any work."""
+    suffix = '.npy' if len(project.graph.outputs) == 1 else '.npz'
+    p = Path(path if path.endswith(suffix) else path + suffix)
+    if p.is_dir() or not p.parent.is_dir():
+        why = 'is a folder' if p.is_dir() else f"its folder '{p.parent}' does not exist"
+        raise ValueError(f"cannot write --out '{p}': {why}")
+    return p
+
+
+def _save_outputs(path: Path, project, outs) -> None:
     names = [n for n, _ in project.graph.outputs]
-    if len(names) == 1:
-        np.save(path, outs if isinstance(outs, np.ndarray) else outs[0])
-    else:
-        np.savez(path, **dict(zip(names, outs)))
+    try:
+        if len(names) == 1:
+            np.save(path, outs if isinstance(outs, np.ndarray) else outs[0])
+        else:
+            np.savez(path, **dict(zip(names, outs)))
+    except OSError as e:
+        raise ValueError(f"cannot write --out '{path}': {e.strerror or e}") from e
 
 
 CSE_KEYS = {'objective': str, 'restarts': int, 'decompose_depth': int, 'max_variants': int, 'lookahead': int}
@@ -164,43 +198,64 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hgqc.project import Project
 
     project = Project.load(args.project)
+    out = _out_path(args.out, project)
     xs = _load_inputs(args.inputs, project)
     outs = project.predict(*xs)
-    _save_outputs(args.out, project, outs)
+    _save_outputs(out, project, outs)
     n = xs[0].shape[0] if xs else 0
-    print(f'ran {n} samples; outputs saved to {args.out}')
+    print(f'ran {n} samples; outputs saved to {out}')
     return 0
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
     from hgqc.project import Project
+    from hgqc.runtime.sim import default_simulator
 
     project = Project.load(args.project)
     xs = _load_inputs(args.inputs, project)
-    result = project.verify(*xs, simulator=args.simulator, workdir=args.workdir, ap_types=args.ap_types)
-    print(f'simulation vs interpreter: mismatches: {result.mismatches} / {result.total}')
+    expected = _load_expected(args.expect, project, xs) if args.expect else None  # (bad files fail before simulating)
+    sim = args.simulator or default_simulator(project.target)
+    result = project.verify(*xs, simulator=sim, workdir=args.workdir, ap_types=args.ap_types)
+    print(f'simulation ({sim}) vs interpreter: mismatches: {result.mismatches} / {result.total}')
     bad = result.mismatches > 0
     if bad and result.first_mismatch_detail:
         print(result.first_mismatch_detail)
-    if args.expect:
-        mism, total = _compare_expected(project, xs, args.expect)
+    if expected is not None:
+        mism, total = _compare_expected(project, xs, expected)
         print(f'interpreter vs expected: mismatches: {mism} / {total}')
         bad = bad or mism > 0
     return 1 if bad else 0
 
 
-def _compare_expected(project, xs, expect_path: str) -> tuple[int, int]:
-    """Input vectors whose interpreter outputs differ (exactly) from the expected file's."""
-    exp = np.load(expect_path, allow_pickle=False)
+def _load_expected(path: str, project, xs: list[np.ndarray]) -> list[np.ndarray]:
+    """The ``--expect`` outputs, one float64 array per model output, shaped like the model's."""
+    data = _load_arrays(path, '--expect')
+    outputs = project.graph.outputs
+    if isinstance(data, np.ndarray):
+        if len(outputs) != 1:
+            raise ValueError(f"--expect '{path}': the model has {len(outputs)} outputs; pass an .npz with one array each")
+        arrays = [data]
+    else:
+        missing = [n for n, _ in outputs if n not in data.files]
+        if missing:
+            raise ValueError(f"--expect '{path}' lacks outputs {missing} (has {data.files})")
+        arrays = [data[n] for n, _ in outputs]
+    n = xs[0].shape[0] if xs else 0
+    out = []
+    for (name, node), a in zip(outputs, arrays):
+        if a.size != n * node.type.size or a.dtype.kind not in 'iuf':
+            raise ValueError(f'--expect \'{path}\': output "{name}" needs {n} x {node.shape} numbers, found {a.dtype} {a.shape}')
+        out.append(np.asarray(a, np.float64).reshape((n, *node.shape)))
+    return out
+
+
+def _compare_expected(project, xs, expected: list[np.ndarray]) -> tuple[int, int]:
+    """Input vectors whose interpreter outputs differ (exactly) from the expected ones."""
     got = project.predict(*xs)
     got_l = [got] if isinstance(got, np.ndarray) else list(got)
-    exp_l = [exp] if isinstance(exp, np.ndarray) else [exp[n] for n, _ in project.graph.outputs]
     n = got_l[0].shape[0]
     bad = np.zeros(n, dtype=bool)
-    for g, e in zip(got_l, exp_l):
-        e = np.asarray(e, np.float64)
-        if e.size != g.size:
-            raise ValueError(f"'{expect_path}': expected {g.shape} outputs, found {e.shape}")
+    for g, e in zip(got_l, expected):
         bad |= (np.asarray(g, np.float64) != e.reshape(g.shape)).reshape(n, -1).any(axis=1)
     return int(bad.sum()), n
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from .errors import OptionError
 
+MAX_TESTBENCH_VECTORS = 100_000
+
 
 @dataclass(frozen=True)
 class CompileOptions:
@@ -67,6 +69,11 @@ class CompileOptions:
         if not (isinstance(self.clock_period, (int, float)) and 0 < self.clock_period < 1e6):
             raise OptionError(f'clock_period must be a positive number of nanoseconds, got {self.clock_period!r}')
         _check_int('testbench_vectors', self.testbench_vectors, 1)
+        if self.testbench_vectors > MAX_TESTBENCH_VECTORS:  # (each is a line of every port's hex file)
+            raise OptionError(
+                f'testbench_vectors must be at most {MAX_TESTBENCH_VECTORS:,}, got {self.testbench_vectors:,}; '
+                'for more, run `hgqc verify` on your own inputs'
+            )
         _check_int('check_samples', self.check_samples, 0)
         _check_int('seed', self.seed, 0)
 

@@ -9,7 +9,7 @@ On disk (``OUT/``)::
 
 Writing is atomic: the project is built in a temporary sibling folder and renamed into place,
 so a failure never leaves half a project, and an existing non-empty folder is only replaced
-with ``force``.
+with ``force``, and only when it is an earlier hgqc project (``check_output_dir``).
 """
 
 from __future__ import annotations
@@ -124,11 +124,38 @@ class Project:
         return cls(graph, meta['target'], meta['top'], files, meta, path=p)
 
 
-def check_output_dir(out: Path, force: bool) -> None:
+def check_output_dir(out: Path, force: bool, keep: Path | None = None) -> None:
+    """Refuse an output folder hgqc must not write (before any work is done).
+
+    ``force`` replaces only an earlier hgqc project (a folder with hgqc's ``metadata.json``), never
+    a folder holding ``keep`` (the model being compiled), the current folder or one above it:
+    replacing deletes the old folder, so anything else in it would be lost."""
+    here, target = Path.cwd().resolve(), out.resolve()
+    if target == here or target in here.parents:
+        raise ProjectError(
+            f"output folder '{out}' is the current folder or contains it; name a new folder for the project, e.g. -o out/"
+        )
     if out.exists() and not out.is_dir():
         raise ProjectError(f"output '{out}' exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not force:
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    if not force:
         raise ProjectError(f"output folder '{out}' exists and is not empty; pass --force (force=True) to replace it")
+    if not _is_project(out):
+        raise ProjectError(
+            f"output folder '{out}' is not an hgqc project (no hgqc metadata.json), so --force will not delete "
+            'it; choose another folder, or empty this one yourself'
+        )
+    if keep is not None and target in keep.resolve().parents:
+        raise ProjectError(f"output folder '{out}' holds the model being compiled ('{keep}'); --force would delete it")
+
+
+def _is_project(folder: Path) -> bool:
+    """Whether ``folder`` holds a project hgqc wrote (its metadata names an hgqc version)."""
+    try:
+        return 'hgqc_version' in json.loads((folder / META_FILE).read_text())
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def _reason(e: OSError, parent: Path) -> str:

@@ -974,15 +974,22 @@ def _emit_reg(ctx: NodeCtx) -> list[Val]:
         b.scope = _elem_name(ctx, e)
         v = b.convert(ctx.args[0][e], ctx.node.inputs[0].type.elems[e].f, q)
         out.append(v if v.const is not None else b.register(v, b.scope, ctx.comment))
-    if any(u.op in (Op.MAX, Op.REG) for u in ctx.node.users):
+    if _feeds_max(ctx.node):
         _register_parts(ctx)
     return out
 
 
+def _feeds_max(reg: Node) -> bool:
+    """Whether a max reads this register's value, directly or through later registers (only
+    then are its ``_relu_parts`` worth registering)."""
+    return any((u.op is Op.MAX and u.shape == reg.shape) or (u.op is Op.REG and _feeds_max(u)) for u in reg.users)
+
+
 def _register_parts(ctx: NodeCtx) -> None:
     """Register the ``_relu_parts`` of a relu'd quantized value beside it, so a max in a later
-    stage still compares the un-relu'd values (one flip-flop more: the sign); synthesis drops
-    whichever of the two registers nothing reads."""
+    stage still compares the un-relu'd values (one flip-flop more: the sign); only done where a
+    max reads the register (``_feeds_max``), and synthesis drops whichever of the two registers
+    nothing reads."""
     b, src, parts = ctx.b, ctx.node.inputs[0], []
     for e in range(ctx.node.type.size):
         got = _relu_parts(b, src, e)

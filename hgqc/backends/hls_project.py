@@ -446,7 +446,7 @@ def _exact_decimal(raw: int, f: int) -> str:
 
 def tb_data(graph: Graph, n: int = TB_VECTORS, seed: int = 0) -> dict[str, str] | None:
     """Input vectors and the interpreter's outputs, or None when a port element is too wide for
-    the testbench's double I/O (more than 53 bits) or the interpreter (more than 62 bits)."""
+    the testbench's double I/O (more than 53 bits)."""
     from ..runtime.interpreter import Interpreter
     from ..runtime.sim import random_int_inputs
 

@@ -7,6 +7,8 @@ Arrays hold integers in units of their own step ``2^-f``.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from enum import Enum
 
 import numpy as np
@@ -36,6 +38,22 @@ def _where(c, a, b):
     return np.where(c, a, b)
 
 
+def _on_vectors(fn: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """Run ``fn`` on a 1-element vector when its first argument is 0-d (a scalar-shaped type):
+    numpy's arithmetic on a 0-d object array returns a Python int, which the next ufunc would
+    convert to int64 (an OverflowError past 2^63); a vector keeps its dtype throughout."""
+
+    @functools.wraps(fn)
+    def run(x, *args, **kwargs):
+        if np.ndim(x) != 0:
+            return fn(x, *args, **kwargs)
+        y = fn(np.asarray(x).reshape(1), *args, **kwargs)
+        return y.reshape(()) if np.shape(y) == (1,) else y
+
+    return run
+
+
+@_on_vectors
 def shift_round(x: np.ndarray, s: np.ndarray, mode: Round) -> np.ndarray:
     """``round(x / 2**s)`` for s >= 0 elementwise (s == 0 is the identity)."""
     x = np.asarray(x)  # 0-d inputs (scalar-shaped types) arrive as Python ints after a shift
@@ -79,6 +97,7 @@ def shift_round(x: np.ndarray, s: np.ndarray, mode: Round) -> np.ndarray:
     return _where(pos, r, x)
 
 
+@_on_vectors
 def requantize(x: np.ndarray, fx: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
     """Move integers from step 2^-fx to step 2^-f (exact when f >= fx, rounded otherwise)."""
     fx = np.asarray(fx)
@@ -93,6 +112,7 @@ def requantize(x: np.ndarray, fx: np.ndarray, f: np.ndarray, mode: Round) -> np.
     return shift_round(x, np.where(d < 0, -d, 0), mode)
 
 
+@_on_vectors
 def divide_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.ndarray, mode: Round) -> np.ndarray:
     """Integers at step 2^-f nearest (per ``mode``) to ``x * 2^-fx / div`` (``div`` >= 1 integers), exactly.
 
@@ -158,7 +178,8 @@ def float32_average_round(x: np.ndarray, fx: np.ndarray, div: np.ndarray, f: np.
 
 def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like: np.ndarray):
     """Integer bounds (lo, hi) at step 2^-f of ap_fixed<k, i, f>; width<=0 gives (0, 0)."""
-    n = i + f
+    shape = np.broadcast_shapes(np.shape(k), np.shape(i), np.shape(f))
+    n = np.atleast_1d(i + f)  # (a vector: see ``_on_vectors``)
     live = (k + n) > 0
     n = np.where(live, n, 0)
     if like.dtype == object:
@@ -173,9 +194,10 @@ def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like
         lo = np.where(live & (k != 0), -(top - 1), 0 * one)
     else:
         lo = np.where(live & (k != 0), -top, 0 * one)
-    return lo, hi
+    return lo.reshape(shape), hi.reshape(shape)
 
 
+@_on_vectors
 def overflow(x: np.ndarray, k: np.ndarray, i: np.ndarray, f: np.ndarray, mode: Overflow) -> np.ndarray:
     """Bring integers (already at step 2^-f) into ap_fixed<k, i, f> by wrapping or clamping."""
     lo, hi = bounds(k, i, f, mode, x)

@@ -72,6 +72,23 @@ def _obj(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=object)
 
 
+# Type inference works on object arrays of Python ints (any width). numpy returns a Python int,
+# not a 0-d array, from arithmetic on a 0-d object array, and a ufunc given Python ints converts
+# them to int64 (an OverflowError past 2^63): so every bound is re-wrapped before a ufunc.
+def _min(*xs: np.ndarray) -> np.ndarray:
+    r = _obj(xs[0])
+    for x in xs[1:]:
+        r = _obj(np.minimum(r, _obj(x)))
+    return r
+
+
+def _max(*xs: np.ndarray) -> np.ndarray:
+    r = _obj(xs[0])
+    for x in xs[1:]:
+        r = _obj(np.maximum(r, _obj(x)))
+    return r
+
+
 def _align(x: np.ndarray, fx: np.ndarray, f: np.ndarray) -> np.ndarray:
     """Exact move of integers from step 2^-fx to the finer step 2^-f (f >= fx)."""
     d = np.asarray(f - fx)
@@ -154,15 +171,15 @@ class _Quantize:
         (t,) = ts
         k, i, f = attrs['k'], attrs['i'], attrs['f']
         rnd, ovf = Round(attrs['round']), Overflow(attrs['overflow'])
-        lo = _Quantize._round(attrs, t.lo, t.f, f, rnd)  # every rounding is monotone
-        hi = _Quantize._round(attrs, t.hi, t.f, f, rnd)
-        qlo, qhi = bounds(k, i, f, ovf, lo)
+        # every rounding is monotone (object arrays: see ``_min``)
+        lo = _obj(_Quantize._round(attrs, t.lo, t.f, f, rnd))
+        hi = _obj(_Quantize._round(attrs, t.hi, t.f, f, rnd))
+        qlo, qhi = (_obj(v) for v in bounds(k, i, f, ovf, lo))
         fits = (lo >= qlo) & (hi <= qhi)
         if ovf is Overflow.WRAP:
             lo2, hi2 = np.where(fits, lo, qlo), np.where(fits, hi, qhi)
         else:
-            lo2 = np.minimum(np.maximum(lo, qlo), qhi)
-            hi2 = np.minimum(np.maximum(hi, qlo), qhi)
+            lo2, hi2 = _min(_max(lo, qlo), qhi), _min(_max(hi, qlo), qhi)
         return _result(t.shape, lo2, hi2, f)
 
     @staticmethod
@@ -181,8 +198,8 @@ def _binary_infer(combine):
         a, b = ts
         shape = _same_shape('binary op', ts)
         f = np.maximum(a.f, b.f)
-        alo, ahi = _align(a.lo, a.f, f), _align(a.hi, a.f, f)
-        blo, bhi = _align(b.lo, b.f, f), _align(b.hi, b.f, f)
+        alo, ahi = _obj(_align(a.lo, a.f, f)), _obj(_align(a.hi, a.f, f))
+        blo, bhi = _obj(_align(b.lo, b.f, f)), _obj(_align(b.hi, b.f, f))
         lo, hi = combine(alo, ahi, blo, bhi)
         return _result(shape, lo, hi, f)
 
@@ -212,13 +229,13 @@ class _Sub:
 
 @_define(Op.MAX, 2)
 class _Max:
-    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (np.maximum(al, bl), np.maximum(ah, bh))))
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (_max(al, bl), _max(ah, bh))))
     evaluate = staticmethod(_binary_eval(np.maximum))
 
 
 @_define(Op.MIN, 2)
 class _Min:
-    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (np.minimum(al, bl), np.minimum(ah, bh))))
+    infer = staticmethod(_binary_infer(lambda al, ah, bl, bh: (_min(al, bl), _min(ah, bh))))
     evaluate = staticmethod(_binary_eval(np.minimum))
 
 
@@ -229,8 +246,7 @@ class _Mul:
         a, b = ts
         shape = _same_shape('mul', ts)
         cands = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        lo = np.minimum(np.minimum(cands[0], cands[1]), np.minimum(cands[2], cands[3]))
-        hi = np.maximum(np.maximum(cands[0], cands[1]), np.maximum(cands[2], cands[3]))
+        lo, hi = _min(*cands), _max(*cands)
         return _result(shape, lo, hi, a.f + b.f)
 
     @staticmethod
@@ -255,7 +271,7 @@ class _Relu:
     @staticmethod
     def infer(attrs, ts):
         (t,) = ts
-        return _result(t.shape, np.maximum(t.lo, 0), np.maximum(t.hi, 0), t.f)
+        return _result(t.shape, _max(t.lo, 0), _max(t.hi, 0), t.f)
 
     @staticmethod
     def evaluate(attrs, ts, xs):

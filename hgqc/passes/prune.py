@@ -15,7 +15,11 @@ The graph is rebuilt in topological order (a replacement node must precede its u
    dropped since their row numbering is stale: run ``csd``/``cse`` after ``prune``); with no
    rows left it is the constant bias;
 6. ``x + 0``, ``x - 0``, ``0 + x``, ``x ± (0 << s)`` and ``0 + (x << 0)`` become ``x``;
-7. a ``table`` keeps only the entries its input's type can reach (and a coarser input step
+7. a ``max`` / ``min`` whose operands' ranges are ordered on every element (``max(x, 0)`` of an
+   ``x >= 0``, as a pooling window with a pruned 0-bit element gives) becomes the larger /
+   smaller operand (otherwise the HDL compares against a constant: dead logic, and a
+   ``verilator -Wall`` UNSIGNED warning);
+8. a ``table`` keeps only the entries its input's type can reach (and a coarser input step
    thins the table to that step).
 
 Gathers that are graph outputs are never turned into constants (after ``lower`` every output
@@ -114,6 +118,10 @@ class _Pruner:
         if op is Op.TABLE:
             attrs = shrink_table(n.attrs, ins[0].type)
             return None if attrs is None else self.g.add(Op.TABLE, ins, attrs, n.type, n.name)
+        if op in (Op.MAX, Op.MIN):
+            for a, b in (ins, ins[::-1]):
+                if _at_least(a.type, b.type):  # every value of a >= every value of b
+                    return a if op is Op.MAX else b
         if op in (Op.ADD, Op.SUB) and _zero(ins[1]):
             return ins[0]
         if op is Op.ADD and _zero(ins[0]):
@@ -151,6 +159,17 @@ class _Pruner:
         for name, v in self.src.outputs:
             self.g.add_output(name, m[v])
         return dead_code_elimination(self.g)
+
+
+def _at_least(a: TensorType, b: TensorType) -> bool:
+    """Whether each element's smallest value in ``a`` is >= its largest in ``b`` (same shapes)."""
+    if a.shape != b.shape:
+        return False
+    for x, y in zip(a.elems, b.elems):
+        f = max(x.f, y.f)
+        if x.lo << (f - x.f) < y.hi << (f - y.f):
+            return False
+    return True
 
 
 def _quantize_is_identity(attrs: dict, t: TensorType) -> bool:

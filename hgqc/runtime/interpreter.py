@@ -1,8 +1,12 @@
-"""Bit-exact interpreter: runs a graph at any IR stage on int64 arrays, vectorised over the batch.
+"""Bit-exact interpreter: runs a graph at any IR stage on integer arrays, vectorised over the batch.
 
 Values are integers in units of each element's step 2^-f (``Node.type``). Every op's meaning
 comes from ``hgqc.ir.ops.OPS`` (the same rules constant folding uses), so the interpreter
 has no semantics of its own beyond feeding inputs and converting floats at the boundary.
+
+A value is an int64 array when its type fits ``INT64_SAFE_WIDTH`` bits, else an object array of
+Python ints (any width, ~250x slower per op): a node wider than that is evaluated on Python ints, so no
+int64 operation can overflow, and a narrower result goes back to int64.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from ..ir.ops import OPS, Op
 from ..ir.types import TensorType
 from .keras_wrap import KERAS_WRAP_ROUNDS, keras_wrap
 
-INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64
+INT64_SAFE_WIDTH = 62  # leaves headroom for one alignment shift/add in int64; wider values are Python ints
 
 
 def batch_shape(shape: tuple[int, ...]) -> str:
@@ -55,7 +59,8 @@ def float_to_fixed(x: np.ndarray, k, i, f, rnd: Round, ovf: Overflow, subnormals
         down = down.astype(object)
     y = shift_round(m << up, down, rnd)
     y = overflow(y, np.broadcast_to(k, x.shape), np.broadcast_to(i, x.shape), f, ovf)
-    return np.asarray(y).astype(np.int64)
+    wide = np.max(np.asarray(k) + np.asarray(i) + np.asarray(f), initial=0) > INT64_SAFE_WIDTH
+    return np.asarray(y).astype(object if wide else np.int64)
 
 
 def _float32_underflow(x: np.ndarray, f: np.ndarray) -> np.ndarray:
@@ -91,13 +96,6 @@ class Interpreter:
 
     def __init__(self, graph: Graph):
         self.graph = graph
-        for n in graph.nodes.values():
-            if n.type.max_width > INT64_SAFE_WIDTH:
-                raise InterpreterError(
-                    f'%{n.id} ({n.op.value} "{n.name}") is {n.type.max_width} bits wide; the int64 '
-                    f'interpreter (which hgqc runs on every design it writes) supports at most {INT64_SAFE_WIDTH} '
-                    'bits: narrow the quantizers feeding it'
-                )
 
     def run_int(self, feeds: Sequence[np.ndarray] | Mapping[str, np.ndarray]) -> list[np.ndarray]:
         g = self.graph
@@ -112,7 +110,9 @@ class Interpreter:
             if x.shape[1:] != node.shape:
                 raise InterpreterError(f'input "{node.name}": expected shape {batch_shape(node.shape)}, got {x.shape}')
             batch = x.shape[0]
-            env[node] = x.astype(np.int64)
+            if batch == 0:
+                raise InterpreterError(f'input "{node.name}": no vectors to run (an empty batch, shape {x.shape})')
+            env[node] = _as_ints(x, node)
         remaining = {n: len(n.users) for n in g.nodes.values()}
         keep = set(g.output_nodes())
         for n in g.nodes.values():
@@ -128,6 +128,9 @@ class Interpreter:
     @staticmethod
     def eval_node(n: Node, xs: list[np.ndarray], batch: int) -> np.ndarray:
         d = OPS[n.op]
+        wide = _wide(n)
+        if wide:  # Python ints throughout: no int64 step of this node can overflow
+            xs = [np.asarray(x).astype(object) for x in xs]
         try:
             y, fnat = d.evaluate(n.attrs, [i.type for i in n.inputs], xs)
         except Exception as e:  # noqa: BLE001 - name the node that failed
@@ -136,7 +139,7 @@ class Interpreter:
         fnat = np.broadcast_to(np.asarray(fnat), n.shape)
         if np.any(fnat != n.type.f):
             y = requantize(y, fnat, n.type.f, Round.TRN)  # exact: the stored type holds every value
-        return np.asarray(y).astype(np.int64) if y.dtype == object else y
+        return np.asarray(y).astype(object if wide else np.int64, copy=False)
 
     def predict(self, *xs: np.ndarray) -> list[np.ndarray] | np.ndarray:
         feeds = [self.to_fixed(node, x) for node, x in zip(self.graph.inputs, xs)]
@@ -144,6 +147,8 @@ class Interpreter:
         return outs[0] if len(outs) == 1 else outs
 
     def to_fixed(self, node: Node, x: np.ndarray) -> np.ndarray:
+        if np.iscomplexobj(x):
+            raise InterpreterError(f'input "{node.name}": real numbers expected, got complex values')
         try:
             x = np.asarray(x, dtype=np.float64)
         except (TypeError, ValueError) as e:
@@ -181,12 +186,31 @@ class Interpreter:
         y = np.ldexp(x, t.f)
         if np.any(y != np.round(y)):
             raise InterpreterError(f'input "{node.name}": values are not on the fixed-point grid')
-        yi = y.astype(np.int64)
-        lo = t.lo.astype(np.int64) if t.size else 0
-        hi = t.hi.astype(np.int64) if t.size else 0
+        yi = _float_ints(y) if _wide(node) else y.astype(np.int64)
+        lo = t.lo.astype(yi.dtype) if t.size else 0
+        hi = t.hi.astype(yi.dtype) if t.size else 0
         if np.any(yi < lo) or np.any(yi > hi):
             raise InterpreterError(f'input "{node.name}": values outside the input type range')
         return yi
+
+
+def _wide(n: Node) -> bool:
+    """Whether ``n``'s values need Python ints (wider than int64 holds with headroom)."""
+    return n.type.max_width > INT64_SAFE_WIDTH
+
+
+def _as_ints(x: np.ndarray, node: Node) -> np.ndarray:
+    """Integer input values in the interpreter's representation for ``node``'s type."""
+    if not _wide(node):
+        return x.astype(np.int64)
+    return _float_ints(x) if x.dtype.kind == 'f' else x.astype(object)
+
+
+def _float_ints(x: np.ndarray) -> np.ndarray:
+    """Integral floats as exact Python ints (``astype(int64)`` would overflow past 2^63)."""
+    out = np.empty(x.shape, dtype=object)
+    out.ravel()[:] = [int(v) for v in x.ravel()]  # (ravel of a fresh array is a view)
+    return out
 
 
 def run(graph: Graph, *xs: np.ndarray):

@@ -29,7 +29,7 @@ from ..backends.common import pack_port, port_layout, to_hex_lines, unpack_port
 from ..backends.testbench import verilog_dut, vhdl_dut
 from ..errors import HgqcError
 from ..ir.graph import Graph
-from .interpreter import Interpreter, batch_shape
+from .interpreter import INT64_SAFE_WIDTH, Interpreter, batch_shape
 
 if TYPE_CHECKING:
     from ..project import Project
@@ -344,7 +344,7 @@ class Simulator:
         vvp = self._tool('vvp')
         tb = self._testbench_name()
         (self.workdir / 'hgqc_tb.v').write_text(_iverilog_testbench(self.top, tb, self.layout))
-        cmd = [exe, '-g2005', '-s', tb, '-o', 'hgqc_sim.vvp', 'hgqc_tb.v', *map(str, self.sources)]
+        cmd = [exe, '-g2001', '-s', tb, '-o', 'hgqc_sim.vvp', 'hgqc_tb.v', *map(str, self.sources)]
         _run(cmd, self.workdir, 'iverilog compile')
         self._cmd = lambda n: [vvp, '-n', 'hgqc_sim.vvp', f'+n={n}']
 
@@ -437,6 +437,10 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.mismatches == 0
+
+    def __str__(self) -> str:
+        first = f' (first: {self.first_mismatch_detail})' if self.first_mismatch_detail else ''
+        return f'mismatches: {self.mismatches} / {self.total}{first}'
 
 
 def compare(graph: Graph, expected: Sequence[np.ndarray], got: Sequence[np.ndarray]) -> VerifyResult:
@@ -547,12 +551,27 @@ def random_int_inputs(graph: Graph, n: int, seed: int = 0) -> list[np.ndarray]:
     rng = np.random.default_rng(seed)
     out = []
     for node in graph.inputs:
-        lo = node.type.lo.ravel().astype(np.int64)
-        hi = node.type.hi.ravel().astype(np.int64)
-        x = rng.integers(lo, hi + 1, size=(n, node.type.size)) if node.type.size else np.zeros((n, 0), np.int64)
+        wide = node.type.max_width > INT64_SAFE_WIDTH
+        lo = node.type.lo.ravel().astype(object if wide else np.int64)
+        hi = node.type.hi.ravel().astype(object if wide else np.int64)
+        x = _uniform_ints(rng, lo, hi, n)
         special = [lo, hi, np.where(np.arange(lo.size) % 2, lo, hi), np.where(np.arange(lo.size) % 2, hi, lo)]
         special += [np.clip(np.full_like(lo, v), lo, hi) for v in (-1, 0, 1)]
         for r, row in enumerate(special[:n]):
             x[r] = row
-        out.append(x.astype(np.int64).reshape((n, *node.shape)))
+        out.append(x.reshape((n, *node.shape)))
     return out
+
+
+def _uniform_ints(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int) -> np.ndarray:
+    """``n`` rows of integers uniform in ``[lo, hi]`` per column: int64, or Python ints when
+    ``lo``/``hi`` are (wider than int64: 62 random bits at a time, then reduced, which is
+    uniform up to a bias below 2^-62 per draw)."""
+    if lo.dtype != object:
+        return rng.integers(lo, hi + 1, size=(n, lo.size)) if lo.size else np.zeros((n, 0), np.int64)
+    span = hi - lo + 1
+    words = max((int(s).bit_length() for s in span), default=0) // 62 + 2
+    r = np.zeros((n, lo.size), dtype=object)
+    for _ in range(words):
+        r = (r << 62) + rng.integers(0, 1 << 62, size=(n, lo.size)).astype(object)
+    return lo + r % span

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -65,12 +66,32 @@ def test_refuses_non_empty_output_without_force(project_dir, capsys):
     assert sorted(p.name for p in project_dir.iterdir()) == before
 
 
-def test_force_replaces(tmp_path):
+def test_force_replaces_an_earlier_project(tmp_path):
     out = tmp_path / 'p'
-    out.mkdir()
+    assert main([str(EXAMPLE), '-o', str(out), '--target', 'vhdl']) == 0
     (out / 'stale.txt').write_text('x')
     assert main([str(EXAMPLE), '-o', str(out), '--force']) == 0
     assert not (out / 'stale.txt').exists() and (out / 'src' / 'model.v').is_file()
+
+
+def test_force_never_deletes_what_is_not_a_project(tmp_path, capsys, monkeypatch):
+    """--force replaces only an hgqc project, never one holding the model, never the current folder."""
+    mine = tmp_path / 'mine'
+    (mine / 'sub').mkdir(parents=True)
+    (mine / 'sub' / 'thesis.tex').write_text('x')
+    shutil.copy(EXAMPLE, mine / 'm.keras')
+    assert main([str(mine / 'm.keras'), '-o', str(mine), '--force']) == 1
+    assert 'not an hgqc project' in capsys.readouterr().err
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'p')]) == 0
+    shutil.copy(EXAMPLE, tmp_path / 'p' / 'm.keras')
+    assert main([str(tmp_path / 'p' / 'm.keras'), '-o', str(tmp_path / 'p'), '--force']) == 1
+    assert 'holds the model being compiled' in capsys.readouterr().err
+    monkeypatch.chdir(mine / 'sub')
+    for out in ('.', '..', ''):
+        assert main([str(EXAMPLE), '-o', out, '--force']) == 1
+        err = capsys.readouterr().err
+        assert 'is the current folder or contains it' in err and 'Traceback' not in err
+    assert (mine / 'sub' / 'thesis.tex').is_file() and (mine / 'm.keras').is_file() and (tmp_path / 'p' / 'm.keras').is_file()
 
 
 @pytest.mark.parametrize('kind', ['missing', 'corrupt', 'wrong_suffix'])
@@ -183,6 +204,8 @@ def test_testbench_vectors_option(tmp_path, capsys):
     assert len((tmp_path / 'o' / 'tb' / 'in0.hex').read_text().split()) == 9
     assert main([str(EXAMPLE), '-o', str(tmp_path / 'p'), '--testbench-vectors', '0']) == 1
     assert 'testbench_vectors must be an integer >= 1' in capsys.readouterr().err
+    assert main([str(EXAMPLE), '-o', str(tmp_path / 'p'), '--testbench-vectors', '100000000']) == 1
+    assert 'testbench_vectors must be at most 100,000' in capsys.readouterr().err  # (not 24 GB, then killed)
     assert not (tmp_path / 'p').exists()
 
 
@@ -191,3 +214,55 @@ def test_unknown_simulator_is_refused_before_anything_runs(vhdl_project_dir, cap
         main(['verify', str(vhdl_project_dir), '--inputs', 'x.npy', '--simulator', 'modelsim'])
     err = capsys.readouterr().err
     assert "invalid choice: 'modelsim'" in err and 'ghdl' in err
+
+
+def test_bad_run_and_verify_files_are_named_before_any_work(project_dir, example_io, tmp_path, capsys):
+    """Files that are not numpy's, an --expect that does not fit (read before simulating), an
+    --out whose folder is missing, empty and complex batches: one line naming the option."""
+    x, _ = example_io
+    csv = tmp_path / 'x.csv'
+    csv.write_text('1,2,3\n')
+    cases = [
+        (['run', str(project_dir), '--inputs', str(csv), '--out', str(tmp_path / 'y')], "--inputs '"),
+        (['verify', str(project_dir), '--inputs', str(x), '--expect', str(csv)], "--expect '"),
+        (['verify', str(project_dir), '--inputs', str(x), '--expect', str(tmp_path / 'none.npy')], 'No such file'),
+        (['verify', str(project_dir), '--inputs', str(x), '--expect', str(x)], 'needs 3000 x (5,) numbers'),
+        (['run', str(project_dir), '--inputs', str(x), '--out', str(tmp_path / 'no' / 'y.npy')], 'does not exist'),
+    ]
+    np.save(tmp_path / 'empty.npy', np.zeros((0, 16)))
+    np.save(tmp_path / 'complex.npy', np.ones((3, 16), dtype=complex))
+    for name, msg in (('empty', 'no vectors to run'), ('complex', 'real numbers expected')):
+        cases.append((['run', str(project_dir), '--inputs', str(tmp_path / f'{name}.npy'), '--out', str(tmp_path / 'y')], msg))
+    for argv, msg in cases:
+        assert main(argv) == 1, argv
+        out, err = capsys.readouterr()
+        assert msg in err and 'Traceback' not in err and 'simulation' not in out, (argv, err)
+    assert 'not a .npy or .npz file' in main_err(['run', str(project_dir), '--inputs', str(csv), '--out', 'y'], capsys)
+    assert not (tmp_path / 'y.npy').exists()
+
+
+def main_err(argv: list[str], capsys) -> str:
+    assert main(argv) == 1
+    return capsys.readouterr().err
+
+
+def test_run_names_the_file_numpy_writes_and_verify_its_simulator(project_dir, example_io, tmp_path, capsys):
+    x, y = example_io
+    assert main(['run', str(project_dir), '--inputs', str(x), '--out', str(tmp_path / 'r')]) == 0
+    assert f'outputs saved to {tmp_path / "r.npy"}' in capsys.readouterr().out
+    assert np.array_equal(np.load(tmp_path / 'r.npy'), np.load(y))
+    assert main(['verify', str(project_dir), '--inputs', str(x), '--simulator', 'iverilog']) == 0
+    assert 'simulation (iverilog) vs interpreter: mismatches: 0 / 3000' in capsys.readouterr().out
+
+
+def test_keras_backend_without_its_package_is_a_user_error(tmp_path):
+    """KERAS_BACKEND=tensorflow where TensorFlow is not installed: say so, not 'internal error'."""
+    import importlib.util
+
+    assert importlib.util.find_spec('tensorflow') is None, 'this test needs TensorFlow not installed'
+    env = dict(os.environ, KERAS_BACKEND='tensorflow')
+    cmd = [sys.executable, '-m', 'hgqc.cli', str(EXAMPLE), '-o', str(tmp_path / 'o')]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    err = done.stderr
+    assert done.returncode == 1 and "KERAS_BACKEND='tensorflow'" in err and 'internal error' not in err, err
+    assert not (tmp_path / 'o').exists()

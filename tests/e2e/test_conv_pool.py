@@ -65,3 +65,48 @@ def test_conv_pool_model_verilator(tmp_path):
         assert np.array_equal(y, w)
     result = project.verify(*xs, simulator='verilator', workdir=tmp_path)
     assert result.total == 2000 and result.mismatches == 0, result.first_mismatch_detail
+
+
+def _lint_wall(tmp_path: Path, files: dict[str, str]) -> str:
+    """``verilator --lint-only -Wall`` on a project's Verilog; its warnings (empty when clean)."""
+    import subprocess
+
+    src = {Path(rel).name: text for rel, text in files.items() if rel.startswith('src/')}
+    for name, text in src.items():
+        (tmp_path / name).write_text(text)
+    proc = subprocess.run(['verilator', '--lint-only', '-Wall', *src], cwd=tmp_path, capture_output=True, text=True)
+    return proc.stderr.strip() if proc.returncode or proc.stderr.strip() else ''
+
+
+def test_pool_window_with_a_pruned_element_needs_no_comparison(tmp_path):
+    """A max over a 0-bit (pruned, constant 0) element and an unsigned one is that element
+    (``prune``), not ``x < 0 ? 0 : x``: dead logic that failed ``verilator -Wall`` (UNSIGNED)."""
+    from hgq.layers import QMaxPooling1D, Quantizer
+    from hgq.quantizer import QuantizerConfig
+
+    conf = QuantizerConfig('kif', 'datalane', overflow_mode='SAT', round_mode='RND', homogeneous_axis=(0,))
+    x = keras.Input((4, 1), name='x')
+    model = keras.Model(x, QMaxPooling1D(2, name='pool', enable_oq=False)(Quantizer(conf, name='q')(x)))
+    q = model.get_layer('q').quantizer
+    for var, v in ((q._k, [0, 0, 1, 1]), (q._i, [2, -5, 2, 2]), (q._f, [2, 0, 2, 2])):  # element 1: 0 bits
+        var.assign(np.array(v, np.float32).reshape(var.shape))
+    xs = mixed_inputs((4, 1), 5, n=2000)
+    project = hgqc.compile(model, check=True)
+    assert np.array_equal(project.predict(xs), np.asarray(model.predict(xs, verbose=0), dtype=np.float64))
+    assert not any(n.op.value == 'max' for n in project.graph.nodes.values() if n.name.startswith('pool[0'))
+    assert _lint_wall(tmp_path, project.files) == ''
+    assert project.verify(xs, simulator='verilator', workdir=tmp_path / 'sim').mismatches == 0
+
+
+def test_pipeline_registers_the_relu_parts_only_for_a_max(digits_cnn, tmp_path):
+    """The sign / un-relu'd value of a registered ``quantize(relu(y))`` is registered only where a
+    later max compares them (the JSC MLP has no max: it used to carry ~90 such registers unread)."""
+    import re
+
+    jsc = hgqc.compile(Path(__file__).resolve().parents[2] / 'examples' / 'jsc_example.keras', latency_cutoff=1)
+    assert not re.search(r'\breg_\d+_[sv]\b', jsc.files['src/model.v'])
+    cnn = hgqc.compile(digits_cnn, latency_cutoff=2).files['src/model.v']
+    parts = set(re.findall(r'\b(reg_\d+_[sv])\b', cnn))
+    assert parts, 'the CNN pools relu outputs across stages: its max trees read registered parts'
+    for name in parts:  # each is read somewhere besides its declaration and its register assignment
+        assert len(re.findall(rf'\b{name}\b', cnn)) > 2, name

@@ -387,6 +387,47 @@ def test_compiled_graphs_stay_exact(tmp_path):
     assert result.total == N and result.mismatches == 0, result.first_mismatch_detail
 
 
+def test_values_wider_than_int64_compile_and_simulate(tmp_path):
+    """``(a + b) - b`` for a at step 2^-30 and b at 2^30: 69-bit adders, which hgqc computes
+    exactly (its interpreter on Python ints), so the output is a, as qonnx computes ``Quant(x)``
+    alone; the float32 reference of the whole graph loses a (hence the warning)."""
+    import hgqc
+
+    b = GraphBuilder()
+    a, big = b.quant('x', 2.0**-30, 8), b.quant('y', 2.0**30, 8)
+    diff = b.node('Sub', [b.node('Add', [a, big]), big])
+    model = b.model([('x', (4,)), ('y', (4,))], [b.quant(diff, 2.0**-30, 9)])
+    alone = GraphBuilder()
+    only_a = alone.model([('x', (4,))], [alone.quant('x', 2.0**-30, 8)])
+    xs, ys = grid_inputs((4,), 2.0**-30, 8, N, seed=3), grid_inputs((4,), 2.0**30, 8, N, seed=4)
+    with pytest.warns(QonnxExactnessWarning, match='more than 24 significant bits'):
+        project = hgqc.compile(model, tmp_path / 'p')
+    assert max(n.type.max_width for n in project.graph.nodes.values()) == 69
+    (want,) = reference(only_a, xs)
+    got = project.predict(xs.astype(np.float64), ys.astype(np.float64))
+    assert np.array_equal(got, want) and len(np.unique(want)) > 100
+    result = project.verify(xs, ys, simulator='verilator', workdir=tmp_path / 'sim')
+    assert result.total == N and result.mismatches == 0, result.first_mismatch_detail
+
+
+def test_product_of_non_pow2_quants_into_a_matmul_beyond_int64():
+    """The fuzzer's graph that hgqc used to refuse: a product of Quant(0.6) and Quant(0.17) into a
+    MatMul gives 64-92-bit shift-adds after lowering; the design equals qonnx on every input."""
+    import hgqc
+
+    rng = np.random.default_rng(1)
+    b = GraphBuilder()
+    a = b.quant('x', 0.6, 8)
+    prod = b.node('Mul', [a, b.quant(b.node('Sub', [a, b.const(np.float32(0.37))]), 0.17, 8)])
+    y = b.node('MatMul', [prod, b.const((rng.normal(size=(6, 3)) * 7).astype(np.float32))])
+    model = b.model([('x', (6,))], [b.quant(y, 0.5, 10)])
+    project = hgqc.compile(model)
+    assert max(n.type.max_width for n in project.graph.nodes.values()) > 62
+    xs = grid_inputs((6,), 0.6, 5, 2 * N, seed=1)
+    (want,) = reference(model, xs)
+    assert np.array_equal(project.predict(xs.astype(np.float64)), want) and len(np.unique(want)) > 100
+
+
 # ----------------------------------------------------------------------------- Keras (HGQ2) == QONNX
 
 

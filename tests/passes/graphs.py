@@ -8,12 +8,14 @@ import numpy as np
 from hypothesis import strategies as st
 
 from hgqc.ir import Graph, Node, Op, Overflow, Round, TensorType
+from hgqc.ir.types import QInterval
 from hgqc.options import CompileOptions
 from hgqc.passes import PassManager
 
 from ..ir.strategies import random_type
 
-MAX_WIDTH = 40  # keep random graphs far from the interpreter's 62-bit limit
+MAX_WIDTH = 40  # random graphs stay within int64 (the interpreter's fast path) ...
+WIDE_MAX_WIDTH = 160  # ... or, asked for wide values, within this
 
 
 def quantize(g: Graph, x: Node, k, i, f, rnd: str = 'RND', ovf: str = 'WRAP', name: str = 'q') -> Node:
@@ -112,15 +114,30 @@ def _random_op(g: Graph, rng: np.random.Generator, vals: list[Node], step: int) 
     return g.add(Op(kind), [x, y], name=name)
 
 
-def random_graph(seed: int, n_ops: int) -> Graph:
-    """A small random tensor-level graph over every op kind (widths kept below ``MAX_WIDTH``)."""
+def _wide_type(rng: np.random.Generator, shape: tuple[int, ...]) -> TensorType:
+    """Signed elements of 32-40 bits at steps 2^-5 .. 2^3: their squares are all beyond int64."""
+    elems = []
+    for _ in range(int(np.prod(shape, dtype=np.int64))):
+        f = int(rng.integers(-3, 6))
+        elems.append(QInterval.from_kif(1, int(rng.integers(31, 40)) - f, f))
+    return TensorType(tuple(shape), tuple(elems))
+
+
+def random_graph(seed: int, n_ops: int, wide: bool = False) -> Graph:
+    """A small random tensor-level graph over every op kind (widths kept below ``MAX_WIDTH``).
+
+    ``wide``: values beyond int64 instead: the input squared (up to 80 bits) comes first, and
+    widths up to ``WIDE_MAX_WIDTH`` are kept."""
     rng = np.random.default_rng(seed)
     g = Graph(f'random{seed}')
     shape = (int(rng.integers(1, 6)),) if rng.random() < 0.7 else (2, int(rng.integers(1, 4)))
-    vals = [g.add_input('x', random_type(rng, shape, max_bits=8))]
+    vals = [g.add_input('x', _wide_type(rng, shape) if wide else random_type(rng, shape, max_bits=8))]
+    if wide:
+        vals.append(g.add(Op.MUL, [vals[0], vals[0]], name='square'))
+    limit = WIDE_MAX_WIDTH if wide else MAX_WIDTH
     for step in range(n_ops):
         node = _random_op(g, rng, vals, step)
-        if node.type.max_width > MAX_WIDTH:  # too wide to simulate comfortably: clip its operand instead
+        if node.type.max_width > limit:  # too wide to simulate comfortably: clip its operand instead
             x = node.inputs[0]
             g.erase(node)
             node = quantize(g, x, 1, 6, 4, 'TRN', 'WRAP', f'clip{step}')

@@ -74,6 +74,21 @@ def test_prune_identity_quantize_and_relu():
     assert out.outputs[0][1].inputs[0] is out.inputs[0]
 
 
+def test_prune_max_min_of_ordered_ranges():
+    """max/min pick an operand outright when the ranges cannot overlap (at different steps too);
+    overlapping ranges, even touching only at one element, keep the op."""
+    g = Graph()
+    lo = g.add_input('lo', TensorType.uniform((2,), QInterval(-8, 4, 2)))  # [-2, 1]
+    hi = g.add_input('hi', TensorType.uniform((2,), QInterval(1, 6, 0)))  # [1, 6]
+    mid = g.add_input('mid', TensorType((2,), (QInterval(0, 3, 0), QInterval(2, 3, 0))))  # [0, 3], [2, 3]
+    g.add_output('a', g.add(Op.MAX, [lo, hi], name='max_lo_hi'))
+    g.add_output('b', g.add(Op.MIN, [hi, lo], name='min_hi_lo'))
+    g.add_output('c', g.add(Op.MAX, [hi, mid], name='max_hi_mid'))  # element 0 overlaps
+    out = run_checked(g, ['prune'])
+    (_, a), (_, b), (_, c) = out.outputs
+    assert a.name == 'hi' and b.name == 'lo' and c.name == 'max_hi_mid'
+
+
 def test_prune_keeps_output_gathers_after_lower():
     g = Graph()
     x = g.add_input('x', TensorType((3,), (QInterval(-4, 3, 0), ZERO, QInterval(1, 1, 0))))

@@ -48,10 +48,26 @@ def _graph(t: TensorType) -> Graph:
     return g
 
 
-def test_refuses_values_wider_than_int64_can_hold():
-    g = _graph(TensorType((1,), (QInterval(-(2**70), 2**70, 0),)))
-    with pytest.raises(InterpreterError, match='72 bits wide'):
-        Interpreter(g)
+def test_values_wider_than_int64_are_exact():
+    """A 72-bit input, its 142-bit square plus itself, and a rounding saturating quantizer of that:
+    Python ints where int64 would wrap, int64 again once the quantizer narrows the values."""
+    g = Graph()
+    x = g.add_input('x', TensorType((2,), (QInterval(-(2**70), 2**70, 0), QInterval(-(2**39), 2**39 - 1, 3))))
+    y = g.add(Op.ADD, [g.add(Op.MUL, [x, x]), x])
+    attrs = {'k': np.array([1, 1]), 'i': np.array([110, 60]), 'f': np.array([-100, -40]), 'round': 'RND', 'overflow': 'SAT'}
+    g.add_output('z', g.add(Op.QUANTIZE, [y], attrs))
+    g.add_output('y', y)
+    rng = np.random.default_rng(0)
+    vals = [[int(a), int(b)] for a, b in zip(rng.integers(-(2**62), 2**62, 500), rng.integers(-(2**39), 2**39, 500))]
+    vals += [[2**70, 2**39 - 1], [-(2**70), -(2**39)], [0, 0], [2**70 - 1, 1]]
+    z, y_out = Interpreter(g).run_int([np.array(vals, dtype=object) * np.array([1, 1])])
+    for (a, b), zv, yv in zip(vals, z, y_out):
+        exact = [Fraction(a * a + a), Fraction(b * b, 2**6) + Fraction(b, 2**3)]  # real values
+        assert [Fraction(int(v), 2**6) if k else int(v) for k, v in enumerate(yv)] == exact
+        for e, (i, f), got in zip(exact, ((110, -100), (60, -40)), zv):
+            want = min(max(floor(e * Fraction(2) ** f + Fraction(1, 2)), -(2 ** (i + f))), 2 ** (i + f) - 1)
+            assert int(got) == want
+    assert z.dtype == np.int64 and y_out.dtype == object
 
 
 @pytest.mark.parametrize(
