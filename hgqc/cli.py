@@ -215,6 +215,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     xs = _load_inputs(args.inputs, project)
     expected = _load_expected(args.expect, project, xs) if args.expect else None  # (bad files fail before simulating)
     sim = args.simulator or default_simulator(project.target)
+    print(f'simulating {xs[0].shape[0] if xs else 0} vectors with {sim} (build, then run) ...', flush=True)
     result = project.verify(*xs, simulator=sim, workdir=args.workdir, ap_types=args.ap_types)
     print(f'simulation ({sim}) vs interpreter: mismatches: {result.mismatches} / {result.total}')
     bad = result.mismatches > 0
@@ -288,7 +289,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         fn = cmd_compile
     try:
         return fn(args)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # (an output folder is written atomically: nothing half-written is left)
+        print('hgqc: interrupted', file=sys.stderr)
         return 130
     except Exception as e:  # noqa: BLE001 - every failure becomes one line unless --debug
         if args.debug:

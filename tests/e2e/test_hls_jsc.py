@@ -66,7 +66,7 @@ def test_pipelined_cli_verify(cli_project, inputs, keras_out, tmp_path, capsys):
     args = ['verify', str(out), '--inputs', str(x), '--expect', str(y), '--simulator', 'gxx', '--ap-types', str(find_ap_types())]
     assert main(args) == 0
     text = capsys.readouterr().out
-    assert f'simulation vs interpreter: mismatches: 0 / {N}' in text
+    assert f'simulation (gxx) vs interpreter: mismatches: 0 / {N}' in text
     assert f'interpreter vs expected: mismatches: 0 / {N}' in text
 
 
