@@ -87,7 +87,7 @@ def _steps(ctx: _Ctx, fn: RefFn, lo: int, hi: int, F: int, p: tuple[Any, ...]) -
     """(fn(lo), [(key, jump)]): the keys where a monotone ``fn`` changes value on [lo, hi], by bisection."""
     ev = lambda k: float(_eval_ref(ctx, fn, np.array([k], dtype=np.float64), F, p)[0])  # noqa: E731
     v0, vend = ev(lo), ev(hi)
-    sample = np.unique(_eval_ref(ctx, fn, np.linspace(lo, hi, 4096).round(), F, p))
+    sample = np.unique(_eval_ref(ctx, fn, np.linspace(float(lo), float(hi), 4096).round(), F, p))  # (ints beyond int64)
     if len(sample) > STAIRCASE_LIMIT:  # fail fast: bisection would find at least this many levels
         raise ctx.error(
             f'the input takes {hi - lo + 1} values and the output more than {STAIRCASE_LIMIT} levels: too wide '
@@ -114,6 +114,21 @@ def _steps(ctx: _Ctx, fn: RefFn, lo: int, hi: int, F: int, p: tuple[Any, ...]) -
     return v0, steps
 
 
+def _sample(rng: np.random.Generator, lo: int, hi: int, n: int) -> list[int]:
+    """``n`` keys uniform in [lo, hi] as Python ints (the bounds may lie beyond int64)."""
+    span = hi - lo + 1
+    if lo >= -(2**62) and hi < 2**62:
+        return [int(k) for k in rng.integers(lo, hi + 1, n)]
+    words = span.bit_length() // 62 + 2
+    out = []
+    for _ in range(n):
+        r = 0
+        for _ in range(words):
+            r = (r << 62) | int(rng.integers(0, 2**62))
+        out.append(lo + r % span)
+    return out
+
+
 def _staircase(ctx: _Ctx, x: Node, fn: RefFn, groups: dict[tuple, list[int]], domains: dict) -> Node:
     """``y = v0 + sum_j jump_j * [x >= key_j]``: a bank of comparators for a monotone reference ``fn``.
 
@@ -127,7 +142,7 @@ def _staircase(ctx: _Ctx, x: Node, fn: RefFn, groups: dict[tuple, list[int]], do
     rng = np.random.default_rng(0)
     for key, (v0, steps) in plans.items():  # monotonicity check on a sample (bisection assumes it)
         lo, hi, F = domains[key]
-        ks = np.unique(np.concatenate([rng.integers(lo, hi + 1, 512), [k for k, _ in steps], [k - 1 for k, _ in steps]]))
+        ks = np.unique(np.array([*_sample(rng, lo, hi, 512), *(k for k, _ in steps), *(k - 1 for k, _ in steps)], dtype=object))
         ks = ks[(ks >= lo) & (ks <= hi)]
         want = _eval_ref(ctx, fn, ks, F, key)
         got = v0 + np.array([sum(j for k, j in steps if k <= kk) for kk in ks.tolist()])
@@ -135,21 +150,25 @@ def _staircase(ctx: _Ctx, x: Node, fn: RefFn, groups: dict[tuple, list[int]], do
             raise ctx.error('the reference function is not monotone over the input range; it cannot be compiled exactly')
     m = max(1, max(len(st) for _, st in plans.values()))
     ctx.warn(f'compiled as a bank of up to {m} comparators per element (input too wide for a lookup table)', QonnxCostWarning)
-    thr = np.zeros((t.size, m))
+    # a threshold of more than 53 significant bits is the sum of two float64 constants
+    thr, thr_lo = np.zeros((t.size, m)), np.zeros((t.size, m))
     w = np.zeros((t.size, m))
     v0s = np.zeros(t.size)
     for key, elems in groups.items():
         v0, steps = plans[key]
         lo, hi, F = domains[key]
         row_t = np.full(m, math.ldexp(hi, -F))  # padding: never passed, weight 0
-        row_w = np.zeros(m)
+        row_lo, row_w = np.zeros(m), np.zeros(m)
         for j, (k, jump) in enumerate(steps):
-            row_t[j] = math.ldexp(k - 1, -F)
+            top = float(k - 1)  # nearest float64; the rest is exact in another (|rest| < 2^53 below 2^106)
+            row_t[j], row_lo[j] = math.ldexp(top, -F), math.ldexp(float(k - 1 - int(top)), -F)
             row_w[j] = jump
-        thr[elems], w[elems], v0s[elems] = row_t, row_w, v0
+        thr[elems], thr_lo[elems], w[elems], v0s[elems] = row_t, row_lo, row_w, v0
     rep = np.repeat(np.arange(t.size, dtype=np.int64).reshape(*shape, 1), m, axis=-1)
     xr = ctx.wire(x, rep)
     d = ctx.emit(Op.ADD, [xr, ctx.const(-thr.reshape(*shape, m))])
+    if thr_lo.any():
+        d = ctx.emit(Op.ADD, [d, ctx.const(-thr_lo.reshape(*shape, m))])
     ones = np.ones((*shape, m), dtype=np.int64)
     b = ctx.emit(Op.QUANTIZE, [d], {'k': 0 * ones, 'i': ones, 'f': 0 * ones, 'round': Round.CEIL.value, 'overflow': 'SAT'})
     y = _channel_cmvm(ctx, b, w.reshape(*shape, m), v0s.reshape(shape))

@@ -428,6 +428,26 @@ def test_product_of_non_pow2_quants_into_a_matmul_beyond_int64():
     assert np.array_equal(project.predict(xs.astype(np.float64)), want) and len(np.unique(want)) > 100
 
 
+def test_comparator_bank_over_a_domain_beyond_int64(tmp_path):
+    """A non-power-of-two Quant of a sum at steps 2^-60 and 2^-2 (2^67 input keys): a comparator
+    bank whose thresholds have up to ~65 significant bits, each the sum of two float64 constants
+    (its set-up sampled the domain in int64 and crashed before); exact against qonnx, and in Verilator."""
+    import hgqc
+
+    b = GraphBuilder()
+    s = b.node('Add', [b.quant('x', 2.0**-60, 8), b.quant('y', 0.25, 8)])
+    model = b.model([('x', (2,)), ('y', (2,))], [b.quant(s, 0.3, 6)])
+    with pytest.warns(QonnxCostWarning, match='bank of up to 63 comparators'):
+        project = hgqc.compile(model)
+    assert sum(n.op is Op.ADD for n in project.tensor_graph.nodes.values()) == 3  # the sum, and two per threshold
+    xs, ys = grid_inputs((2,), 2.0**-60, 8, N, seed=1), grid_inputs((2,), 0.25, 8, N, seed=2)
+    (want,) = reference(model, xs, ys)
+    assert np.array_equal(project.predict(xs.astype(np.float64), ys.astype(np.float64)), want)
+    assert len(np.unique(want)) > 50
+    result = project.verify(xs, ys, simulator='verilator', workdir=tmp_path)
+    assert result.total == N and result.mismatches == 0, result.first_mismatch_detail
+
+
 # ----------------------------------------------------------------------------- Keras (HGQ2) == QONNX
 
 
