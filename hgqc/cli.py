@@ -31,6 +31,9 @@ def _compile_parser() -> argparse.ArgumentParser:
         epilog='Then: `hgqc run OUT --inputs X.npy --out Y.npy` (bit-exact interpreter), `hgqc verify OUT --inputs X.npy '
         '[--expect Y.npy]` (simulation vs interpreter), `hgqc report OUT`; `hgqc run --help` etc. for their options.',
     )
+    from hgqc import __version__
+
+    p.add_argument('--version', action='version', version=f'hgqc {__version__}')
     p.add_argument('model', help='model file (.keras or .onnx)')
     p.add_argument('-o', '--output', required=True, help='output project folder')
     p.add_argument(

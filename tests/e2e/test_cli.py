@@ -266,3 +266,14 @@ def test_keras_backend_without_its_package_is_a_user_error(tmp_path):
     err = done.stderr
     assert done.returncode == 1 and "KERAS_BACKEND='tensorflow'" in err and 'internal error' not in err, err
     assert not (tmp_path / 'o').exists()
+
+
+def test_version_and_help_name_the_subcommands(capsys):
+    from hgqc import __version__
+
+    for flag in ('--version', '--help'):
+        with pytest.raises(SystemExit) as done:
+            main([flag])
+        assert done.value.code == 0
+    out = ' '.join(capsys.readouterr().out.split())  # (argparse wraps the help text)
+    assert f'hgqc {__version__}' in out and all(f'hgqc {cmd} OUT' in out for cmd in ('run', 'verify', 'report'))
