@@ -1,8 +1,6 @@
-"""Lowering to the adder level: conventions, exactness, metrics, speed, text round trip."""
+"""Lowering to the adder level: conventions, exactness, metrics, text round trip."""
 
 from __future__ import annotations
-
-import time
 
 import numpy as np
 import pytest
@@ -108,14 +106,12 @@ def test_lowered_depth_matches_program_depth():
         assert adder_depth(low) <= depth
 
 
-def test_lower_64x64_is_fast():
+def test_naive_lowering_of_64x64_is_exact():
+    # not timed: CI machines are too noisy for a timing assertion (the brief: speed goes to benchmarks/)
     rng = np.random.default_rng(0)
     w = np.ldexp(rng.integers(-128, 128, (64, 64)).astype(np.float64), -7)
     g = _cmvm_graph(w)
-    t0 = time.process_time()
     low = lower_pass(g, CompileOptions())
-    naive = time.process_time() - t0
-    assert naive < 1.0, f'naive lowering of a 64x64 cmvm took {naive:.2f} s'
     assert count_adders(low) > 4000
     x = rng.integers(-128, 128, (16, 64))
     y_ref = Interpreter(g).run_int([x])[0]
