@@ -15,11 +15,13 @@ language-neutral lives in ``common``); only the spelling of primitives differs. 
   expression ever mixes ``signed`` and ``unsigned``;
 * VHDL has no conditional *expression* before 2019 and its reductions return ``std_ulogic``,
   so three tiny pure functions (``hgqc_mux``, ``hgqc_bool``, ``hgqc_rep``, declared in the
-  architecture; their names are reserved by the namespace) keep every primitive an expression.
+  architecture only when used; their names are reserved by the namespace) keep every primitive
+  an expression.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,7 +46,8 @@ __all__ = ['VhdlSyntax', 'emit_vhdl']
 
 ARCH = 'rtl'
 
-_HELPERS = """\
+_HELPERS = {
+    'hgqc_mux': """\
 -- cond ? a : b (VHDL-2008 has no conditional expression); cond is one bit
 function hgqc_mux(hgqc_c : unsigned; hgqc_a : unsigned; hgqc_b : unsigned) return unsigned is
 begin
@@ -52,7 +55,8 @@ begin
         return hgqc_a;
     end if;
     return hgqc_b;
-end function;
+end function;""",
+    'hgqc_bool': """\
 -- a boolean as a 1-bit unsigned
 function hgqc_bool(hgqc_x : boolean) return unsigned is
 begin
@@ -60,16 +64,24 @@ begin
         return "1";
     end if;
     return "0";
-end function;
+end function;""",
+    'hgqc_rep': """\
 -- n copies of the bit b (sign extension)
 function hgqc_rep(hgqc_b : unsigned; hgqc_n : positive) return unsigned is
     variable hgqc_r : unsigned(hgqc_n - 1 downto 0);
 begin
     hgqc_r := (others => hgqc_b(hgqc_b'low));
     return hgqc_r;
-end function;"""
+end function;""",
+}
 # identifiers of the helpers above; the namespace never hands them out (common.RESERVED)
 HELPER_NAMES = ('rtl', 'hgqc_mux', 'hgqc_bool', 'hgqc_rep', 'hgqc_a', 'hgqc_b', 'hgqc_c', 'hgqc_n', 'hgqc_r', 'hgqc_x')
+
+
+def _used_helpers(code: Sequence[str]) -> list[str]:
+    """The helper functions the code calls (unused ones would draw GHDL's -Wunused notes)."""
+    text = '\n'.join(code)
+    return [line for name, src in _HELPERS.items() if re.search(rf'\b{name}\(', text) for line in src.splitlines()]
 
 
 def _range(width: int) -> str:
@@ -157,8 +169,8 @@ class VhdlSyntax:
         lines += [f'entity {top} is', '    port (']
         lines += self._ports(layout)
         lines += ['    );', f'end entity {top};', '', f'architecture {ARCH} of {top} is']
-        lines += [f'    {s}' if s else '' for s in _HELPERS.splitlines()]
         decls, assigns, regs = self._body(netlist.body)
+        lines += [f'    {s}' for s in _used_helpers([*decls, *assigns, *regs, *netlist.output_exprs])]
         lines += [f'    {s}' for s in decls]
         lines.append('begin')
         lines += [f'    {s}' for s in assigns]
