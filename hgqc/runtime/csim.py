@@ -21,13 +21,33 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backends.hls_project import CXX_OPT, CXX_STD, cxx_opt
+from ..backends.hls_project import CXX_OPT, CXX_STD, bridge_words, cxx_opt
 from ..ir.graph import Graph
 from .sim import SimulationError, _run, check_inputs
 
 __all__ = ['CSimulator', 'find_ap_types']
 
-_INT64_BITS = 64
+_MASK64 = (1 << 64) - 1
+
+
+def _to_words(x: np.ndarray, words: int) -> np.ndarray:
+    """(n, m) integers as (n, m * words) int64: each one's two's complement, 64 bits per word,
+    least significant first (the bridge's raw layout)."""
+    if words == 1:
+        return np.ascontiguousarray(x, dtype=np.int64)
+    big = x.astype(object)
+    parts = [((big >> (64 * i)) & _MASK64).astype(np.uint64) for i in range(words)]
+    return np.ascontiguousarray(np.stack(parts, axis=-1).reshape(x.shape[0], -1).view(np.int64))
+
+
+def _from_words(raw: np.ndarray, words: int) -> np.ndarray:
+    """The inverse of ``_to_words``: Python ints (an object array) when ``words`` > 1."""
+    if words == 1:
+        return raw
+    limbs = raw.view(np.uint64).reshape(raw.shape[0], -1, words).astype(object)
+    value = sum((limbs[..., i] << (64 * i) for i in range(words)), np.zeros(limbs.shape[:2], dtype=object))
+    top = 1 << (64 * words - 1)
+    return np.where(value >= top, value - 2 * top, value)
 
 
 def find_ap_types(ap_types: str | os.PathLike | None = None) -> Path:
@@ -73,10 +93,7 @@ class CSimulator:
     ):
         """``opt``: g++ optimization flag; default -O1, or -O0 for a very long top function."""
         self.graph, self.top = graph, top
-        for node in [*graph.inputs, *(n for _, n in graph.outputs)]:
-            wide = [q for q in node.type.elems if q.width > _INT64_BITS - 2]
-            if wide:
-                raise SimulationError(f'"{node.name}": elements of {wide[0].width} bits do not fit the int64 C simulation bridge')
+        self.words = bridge_words(graph)  # int64 words per element (more than one past 63 bits)
         self._tmp = tempfile.TemporaryDirectory(prefix='hgqc-csim-') if workdir is None else None
         self.workdir = Path(self._tmp.name if self._tmp else workdir).resolve()  # type: ignore[arg-type]
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -110,11 +127,12 @@ class CSimulator:
     def run(self, int_inputs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Integer outputs (graph output order) for integer inputs of shape (N, *shape) each."""
         n = check_inputs(self.graph, int_inputs)
-        ins = [np.ascontiguousarray(np.asarray(x, dtype=np.int64).reshape(n, -1)) for x in int_inputs]
-        outs = [np.zeros((n, max(node.type.size, 1)), dtype=np.int64) for _, node in self.graph.outputs]
+        ins = [_to_words(np.asarray(x).reshape(n, -1), self.words) for x in int_inputs]
+        outs = [np.zeros((n, max(node.type.size, 1) * self.words), dtype=np.int64) for _, node in self.graph.outputs]
         ptrs = [a.ctypes.data_as(ctypes.POINTER(ctypes.c_int64)) for a in ins + outs]
         self._fn(*ptrs, n)
-        return [o[:, : node.type.size].reshape((n, *node.shape)) for o, (_, node) in zip(outs, self.graph.outputs)]
+        ys = [_from_words(o, self.words)[:, : node.type.size] for o, (_, node) in zip(outs, self.graph.outputs)]
+        return [y.reshape((n, *node.shape)) for y, (_, node) in zip(ys, self.graph.outputs)]
 
     def close(self) -> None:
         self._lib = None

@@ -193,12 +193,29 @@ def test_ap_types_errors(tmp_path):
     assert f'-I{tmp_path}' in cmd and 'firmware/model.cpp' in cmd
 
 
-def test_wide_ports_are_refused_by_the_int64_bridge():
+@needs_gxx
+@pytest.mark.parametrize('bits', [63, 64, 65, 127, 128, 130])
+def test_ports_beyond_int64_pass_the_bridge_exactly(tmp_path, bits):
+    """Ports of any width go through the raw bridge as several 64-bit words; the range
+    extremes of a signed and an unsigned port and of their sum come back unchanged."""
     g = Graph('wide')
-    x = g.add_input('x', TensorType.uniform((1,), QInterval(-(1 << 70), 1 << 70, 0)))
-    g.add_output('y', x)
-    with pytest.raises(SimulationError, match='do not fit the int64'):
-        CSimulator(emit_hls(g), g)
+    s = g.add_input('s', TensorType.uniform((2,), QInterval(-(1 << (bits - 1)), (1 << (bits - 1)) - 1, 3)))
+    u = g.add_input('u', TensorType.uniform((2,), QInterval(0, (1 << bits) - 1, 0)))
+    g.add_output('s_out', s)
+    g.add_output('u_out', u)
+    g.add_output('sum', g.add(Op.SHIFT_ADD, [s, u], {'shift': 1, 'sub': True}, name='sum'))
+    extremes = [
+        np.array([[-(1 << (bits - 1)), (1 << (bits - 1)) - 1], [-1, 0], [1, -(1 << (bits - 1)) + 1]], dtype=object),
+        np.array([[(1 << bits) - 1, 0], [1, (1 << bits) - 2], [1 << (bits - 1), (1 << (bits - 1)) - 1]], dtype=object),
+    ]
+    xs = [np.concatenate([e, r]) for e, r in zip(extremes, random_int_inputs(g, 500, seed=bits))]
+    with CSimulator(emit_hls(g), g, 'model', workdir=tmp_path) as cs:
+        assert cs.words >= 2  # the sum is over 64 bits wide in every case
+        got = cs.run(xs)
+        res = hw_verify(g, xs, sim=cs)
+    assert res.ok and res.total == 503, res.first_mismatch_detail
+    np.testing.assert_array_equal(got[0], xs[0])  # the extremes themselves, not only agreement
+    np.testing.assert_array_equal(got[1], xs[1])
 
 
 def test_ports_too_wide_for_tb_data_get_a_run_csim_that_says_so(tmp_path):
