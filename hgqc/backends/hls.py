@@ -358,6 +358,12 @@ def _minmax(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval])
     ty = em.types.name(node.type.elems[e])
     cmp = '>' if node.op is Op.MAX else '<'
     x, y = a[0].expr, a[1].expr
+    if t[0].signed != t[1].signed:
+        # ap_types (hls4ml's copy) compare a signed with an unsigned value wrongly once they are
+        # about 32 bits wide (ap_fixed<40,30>(-1) < ap_ufixed<40,30>(1) is false): compare in one
+        # signed type holding both
+        common = em.types.name(hull(t))
+        return f'{common}({x}) {cmp} {common}({y}) ? {ty}({x}) : {ty}({y})'
     return f'{x} {cmp} {y} ? {ty}({x}) : {ty}({y})'
 
 
@@ -387,7 +393,7 @@ def _quantize(em: _Emitter, node: Node, e: int, a: list[CVal], t: list[QInterval
         m = (1 << (tx.f - f)) - 1
         c = QInterval(m, m, tx.f)
         ceil = f'{qt}({x.expr} + {em.types.name(c)}({literal(c, m)}))'
-        if rnd is Round.TRN_INF:  # away from zero: floor for negatives, ceil otherwise
+        if rnd is Round.TRN_INF and tx.signed:  # away from zero: floor for negatives, ceil otherwise
             return f'{x.expr} < 0 ? {qt}({x.expr}) : {ceil}'
         return ceil
     return f'{qt}({src})'

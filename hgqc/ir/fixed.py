@@ -182,7 +182,7 @@ def bounds(k: np.ndarray, i: np.ndarray, f: np.ndarray, overflow: Overflow, like
     n = np.atleast_1d(i + f)  # (a vector: see ``_on_vectors``)
     live = (k + n) > 0
     n = np.where(live, n, 0)
-    if like.dtype == object:
+    if like.dtype == object or n.max(initial=0) > 60:  # 2^(n+1) must fit: Python ints beyond int64
         one = np.ones(np.shape(n), dtype=object)
         n = n.astype(object)
     else:

@@ -141,6 +141,15 @@ class TensorType:
         k, i, f = (np.broadcast_to(np.asarray(a), shape).ravel() for a in (k, i, f))
         return TensorType(tuple(shape), tuple(QInterval.from_kif(int(a), int(b), int(c)) for a, b, c in zip(k, i, f)))
 
+    @cached_property
+    def extent(self) -> tuple[int, int] | None:
+        """(top, f) over the live elements: the highest ``width - f`` (bit positions above the
+        binary point, sign included) and the finest step 2^-f; None when every element is 0."""
+        live = [e for e in self.elems if e.lo or e.hi]
+        if not live:
+            return None
+        return max(e.width - e.f for e in live), max(e.f for e in live)
+
     # Arrays for vectorised rules; object dtype keeps Python ints exact at any width.
     @cached_property
     def lo(self) -> np.ndarray:

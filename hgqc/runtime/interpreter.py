@@ -5,8 +5,10 @@ comes from ``hgqc.ir.ops.OPS`` (the same rules constant folding uses), so the in
 has no semantics of its own beyond feeding inputs and converting floats at the boundary.
 
 A value is an int64 array when its type fits ``INT64_SAFE_WIDTH`` bits, else an object array of
-Python ints (any width, ~250x slower per op): a node wider than that is evaluated on Python ints, so no
-int64 operation can overflow, and a narrower result goes back to int64.
+Python ints (any width, ~250x slower per op). A node is evaluated on Python ints when anything it
+holds on the way may be wider (``_work_bits``: its operands moved to the finest step it works at,
+a quantize's target range, a full product), so no int64 operation can overflow; a result that
+fits goes back to int64.
 """
 
 from __future__ import annotations
@@ -129,7 +131,7 @@ class Interpreter:
     def eval_node(n: Node, xs: list[np.ndarray], batch: int) -> np.ndarray:
         d = OPS[n.op]
         wide = _wide(n)
-        if wide:  # Python ints throughout: no int64 step of this node can overflow
+        if wide or _work_bits(n) > INT64_SAFE_WIDTH:  # Python ints throughout: no int64 step can overflow
             xs = [np.asarray(x).astype(object) for x in xs]
         try:
             y, fnat = d.evaluate(n.attrs, [i.type for i in n.inputs], xs)
@@ -197,6 +199,28 @@ class Interpreter:
 def _wide(n: Node) -> bool:
     """Whether ``n``'s values need Python ints (wider than int64 holds with headroom)."""
     return n.type.max_width > INT64_SAFE_WIDTH
+
+
+def _work_bits(n: Node) -> int:
+    """An upper bound on the bits of any integer evaluating ``n`` holds (conservative: the highest
+    top bit and the finest step over every operand, its result, a quantize's target range and a
+    product's full width). Operands are aligned to the finest step, which can need far more bits
+    than the result when it is narrow (a max, a wrap, a saturation)."""
+    spans = [n.type.extent, *(i.type.extent for i in n.inputs)]
+    if n.op is Op.SHIFT_ADD and spans[2] is not None:  # b * 2^shift
+        shift = int(n.attrs['shift'])
+        spans[2] = (spans[2][0] + shift, spans[2][1] - shift)
+    elif n.op is Op.MUL and spans[1] is not None and spans[2] is not None:
+        spans.append((spans[1][0] + spans[2][0], spans[1][1] + spans[2][1]))
+    elif n.op is Op.QUANTIZE:
+        k, i, f = (np.asarray(n.attrs[a], dtype=np.int64) for a in ('k', 'i', 'f'))
+        live = (k + i + f) > 0
+        if live.any():
+            spans.append((int((k + i)[live].max()) + 1, int(f[live].max())))
+    live_spans = [s for s in spans if s is not None]
+    if not live_spans:
+        return 0
+    return max(top for top, _ in live_spans) + max(f for _, f in live_spans)
 
 
 def _as_ints(x: np.ndarray, node: Node) -> np.ndarray:

@@ -70,6 +70,30 @@ def test_values_wider_than_int64_are_exact():
     assert z.dtype == np.int64 and y_out.dtype == object
 
 
+def test_narrow_values_through_wide_intermediates_are_exact():
+    """Narrow results whose evaluation passes through values beyond int64: a 3-bit value moved to
+    a quantizer's 94-bit type, and a max aligning a step-2^18 operand to step 2^-40 (98 bits).
+    They came out 0 (found by a fuzzer: the int64 path was chosen from the result's width only)."""
+    g = Graph()
+    x = g.add_input('x', TensorType((1,), (QInterval(0, 7, 9),)))
+    for ovf in ('WRAP', 'SAT'):
+        attrs = {'k': np.array([0]), 'i': np.array([60]), 'f': np.array([34]), 'round': 'TRN', 'overflow': ovf}
+        g.add_output(f'q_{ovf}', g.add(Op.QUANTIZE, [x], attrs))
+    a = g.add_input('a', TensorType((1,), (QInterval(-(2**40), 0, -18),)))
+    b = g.add_input('b', TensorType((1,), (QInterval(0, 1, 40),)))
+    g.add_output('mx', g.add(Op.MAX, [a, b]))
+    g.add_output('mn', g.add(Op.MIN, [a, b]))
+    xs = np.arange(8).reshape(8, 1)
+    av = np.array([[-(2**40)], [-1], [0], [-(2**39)], [0], [-5], [-(2**40) + 1], [0]])
+    bv = np.array([[1], [0], [1], [1], [0], [1], [0], [1]])
+    q_wrap, q_sat, mx, mn = Interpreter(g).run_int([xs, av, bv])
+    assert q_wrap.ravel().tolist() == q_sat.ravel().tolist() == [v << 25 for v in range(8)]
+    for ai, bi, got_max, got_min in zip(av.ravel(), bv.ravel(), mx.ravel(), mn.ravel()):
+        va, vb = Fraction(int(ai)) * 2**18, Fraction(int(bi), 2**40)
+        assert Fraction(int(got_max), 2**40) == max(va, vb)
+        assert Fraction(int(got_min), 2**40) == min(va, vb)  # both at the finer step
+
+
 @pytest.mark.parametrize(
     'x,msg',
     [
